@@ -1,0 +1,100 @@
+"""The ``aims`` command: ``aims serve``, ``aims login``, ``aims leaderboard NAME`` and friends."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from .errors import AimsError
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from .server import run
+    from .settings import Settings
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "home": args.home}.items() if v is not None}
+    run(Settings(**overrides))
+
+
+def _login(args: argparse.Namespace) -> None:
+    from .client import config_dir, login
+
+    token = args.token
+    username = args.username
+    password = None
+    if token is None:
+        username = username or input("username: ")
+        password = getpass.getpass("password: ")
+    client = login(args.url, token, username=username, password=password, save=True)
+    who = client.request("GET", "/api/whoami")
+    print(f"logged in to {client.url} as {who['username']}; token saved in {config_dir() / 'credentials.json'}")
+
+
+def _leaderboard(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .playground import ModelPlayground
+
+    df = ModelPlayground(name=args.name).get_leaderboard(args.board, verbose=False)
+    with pd.option_context("display.max_columns", 30, "display.width", 200):
+        print(df.drop(columns=["description"], errors="ignore").to_string(index=False) if not df.empty else "no scored submissions yet")
+
+
+def _add_user(args: argparse.Namespace) -> None:
+    from .client import default_client
+
+    body = {"username": args.username, "password": args.password, "is_admin": args.admin}
+    out = default_client().request("POST", "/api/users", json_body=body)
+    print(f"created {out['user']['username']}\n  password: {out['password']}\n  token:    {out['token']}")
+
+
+def _whoami(args: argparse.Namespace) -> None:
+    from .client import default_client
+
+    client = default_client()
+    who = client.request("GET", "/api/whoami")
+    print(f"{who['username']} on {client.url}{' (admin)' if who['is_admin'] else ''}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aims", description="aims_spaces hub and client")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="start a hub (REST API, evaluators on Ray)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--home", help="data directory (AIMS_HOME)")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("login", help="save a hub URL and API token for the client and CLI")
+    p.add_argument("url", nargs="?", help="hub URL, default http://127.0.0.1:7860")
+    p.add_argument("--token")
+    p.add_argument("--username")
+    p.set_defaults(func=_login)
+
+    p = sub.add_parser("leaderboard", help="print a playground's leaderboard")
+    p.add_argument("name")
+    p.add_argument("--board", default="experiment", choices=["experiment", "competition"])
+    p.set_defaults(func=_leaderboard)
+
+    p = sub.add_parser("add-user", help="create a user (admin only); prints the password and a token")
+    p.add_argument("username")
+    p.add_argument("--password")
+    p.add_argument("--admin", action="store_true")
+    p.set_defaults(func=_add_user)
+
+    p = sub.add_parser("whoami", help="show who the saved token belongs to")
+    p.set_defaults(func=_whoami)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except AimsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,284 @@
+"""Client-side model conversion to ONNX and metadata extraction.
+
+scikit-learn estimators and whole Pipelines (ColumnTransformer with numeric and string columns
+included) go through skl2onnx with input types taken from the playground's feature schema;
+ONNX models (bytes, a path or a ``ModelProto``) pass through. Conversion is checked against the
+original on sample rows: when both float64 and float32 inputs convert, the one whose outputs
+match the original best is kept (scikit-learn trees compare in float32, linear models in
+float64).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .domain import Column, ColumnType, TaskType
+from .errors import InvalidModel
+from .onnx_model import META_CLASSES, META_COLUMNS, META_FRAMEWORK, OnnxModel, parse_onnx
+from .tabular import _scalar
+
+log = logging.getLogger(__name__)
+
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+
+
+@dataclass
+class ConvertedModel:
+    onnx: bytes
+    framework: str
+    model_type: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    original: bytes | None = None  # skops file of a scikit-learn original
+
+
+def convert(
+    model: Any,
+    *,
+    schema: list[Column],
+    task_type: TaskType,
+    classes: list[Any] | None,
+    sample: pd.DataFrame | None = None,
+) -> ConvertedModel:
+    """Turn ``model`` into ONNX for a playground with this schema, task and class list."""
+    onnx_bytes = _as_onnx_bytes(model)
+    if onnx_bytes is not None:
+        parse_onnx(onnx_bytes)
+        return ConvertedModel(onnx=onnx_bytes, framework="onnx", model_type="onnx")
+    if _is_sklearn(model):
+        return _convert_sklearn(model, schema=schema, task_type=task_type, classes=classes, sample=sample)
+    raise InvalidModel(
+        f"cannot convert a {type(model).__module__}.{type(model).__name__}: pass a fitted "
+        "scikit-learn estimator or Pipeline, or an ONNX model (bytes, a .onnx path or a ModelProto)"
+    )
+
+
+def _as_onnx_bytes(model: Any) -> bytes | None:
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model)
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if not path.is_file():
+            raise InvalidModel(f"no model file at {path}")
+        return path.read_bytes()
+    if type(model).__name__ == "ModelProto" and hasattr(model, "SerializeToString"):
+        return model.SerializeToString()
+    return None
+
+
+def _is_sklearn(model: Any) -> bool:
+    try:
+        from sklearn.base import BaseEstimator
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return False
+    return isinstance(model, BaseEstimator)
+
+
+def _contains_column_transformer(model: Any) -> bool:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, ColumnTransformer):
+        return True
+    if isinstance(model, Pipeline):
+        return any(_contains_column_transformer(step) for _, step in model.steps)
+    return False
+
+
+def _final_estimator(model: Any) -> Any:
+    from sklearn.pipeline import Pipeline
+
+    while isinstance(model, Pipeline):
+        model = model.steps[-1][1]
+    return model
+
+
+def _convert_sklearn(
+    model: Any,
+    *,
+    schema: list[Column],
+    task_type: TaskType,
+    classes: list[Any] | None,
+    sample: pd.DataFrame | None,
+) -> ConvertedModel:
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise InvalidModel(f"the {type(model).__name__} is not fitted; call fit() first") from None
+    if task_type is TaskType.CLASSIFICATION and not is_classifier(model):
+        raise InvalidModel(f"{type(model).__name__} is not a classifier, but this playground is classification")
+    if task_type is TaskType.REGRESSION and not is_regressor(model):
+        raise InvalidModel(f"{type(model).__name__} is not a regressor, but this playground is regression")
+    if not schema:
+        raise InvalidModel("this playground has no feature schema, so a model cannot be converted; submit predictions")
+
+    per_column = _contains_column_transformer(model) or any(c.dtype is ColumnType.STRING for c in schema)
+    final = _final_estimator(model)
+    model_classes = [_scalar(c) for c in getattr(final, "classes_", [])] or None
+
+    attempts: list[tuple[int, bytes]] = []
+    errors: list[str] = []
+    for precision in ("double", "float"):
+        try:
+            onx = _to_onnx(model, final, schema, per_column, precision, model_classes)
+        except Exception as e:  # skl2onnx raises many kinds for unsupported models/options
+            errors.append(f"{precision}: {e}")
+            continue
+        try:
+            mismatches = _parity(model, onx, schema, task_type, classes, sample)
+        except InvalidModel as e:  # converted, but onnxruntime cannot run it in this precision
+            errors.append(f"{precision}: {e}")
+            continue
+        attempts.append((mismatches, onx))
+        if mismatches == 0:
+            break
+    if not attempts:
+        raise InvalidModel(f"skl2onnx could not convert the {type(model).__name__}: {errors[-1]}")
+    mismatches, onnx_bytes = min(attempts, key=lambda a: a[0])
+    if mismatches:
+        log.warning("the ONNX model disagrees with the original on %d sample row(s)", mismatches)
+
+    return ConvertedModel(
+        onnx=onnx_bytes,
+        framework="sklearn",
+        model_type=type(final).__name__,
+        metadata=sklearn_metadata(model),
+        original=_skops_bytes(model),
+    )
+
+
+def _to_onnx(
+    model: Any, final: Any, schema: list[Column], per_column: bool, precision: str, model_classes: list[Any] | None
+) -> bytes:
+    import onnx
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+
+    numeric = DoubleTensorType if precision == "double" else FloatTensorType
+    if per_column:
+        initial_types = [
+            (c.name, StringTensorType([None, 1]) if c.dtype is ColumnType.STRING else numeric([None, 1]))
+            for c in schema
+        ]
+    else:
+        initial_types = [("X", numeric([None, len(schema)]))]
+    options = {id(final): {"zipmap": False}} if hasattr(final, "classes_") else None
+    onx = to_onnx(model, initial_types=initial_types, options=options, target_opset=TARGET_OPSET)
+    props = {META_FRAMEWORK: "sklearn"}
+    if per_column:
+        # skl2onnx renames inputs whose column names hold characters such as spaces; the inputs
+        # keep the order of initial_types, so record which column each one takes.
+        names = [i.name for i in onx.graph.input]
+        props[META_COLUMNS] = json.dumps(dict(zip(names, [c.name for c in schema], strict=True)))
+    if model_classes is not None:
+        props[META_CLASSES] = json.dumps(model_classes)
+    onnx.helper.set_model_props(onx, props)
+    return onx.SerializeToString()
+
+
+def _parity(
+    model: Any, onnx_bytes: bytes, schema: list[Column], task_type: TaskType, classes: list[Any] | None, sample: pd.DataFrame | None
+) -> int:
+    """Rows of ``sample`` where the ONNX model disagrees with the original (0 without a sample)."""
+    onnx_model = OnnxModel(onnx_bytes, schema=schema, task_type=task_type, classes=classes).load()
+    if sample is None or sample.empty:
+        return 0
+    out = onnx_model.run(sample)
+    frame = sample[[c.name for c in schema]]
+    try:
+        expected = model.predict(frame)
+    except Exception:  # fitted on a numpy array: try the plain matrix
+        expected = model.predict(frame.to_numpy())
+    if task_type is TaskType.CLASSIFICATION:
+        got = onnx_model.index_.decode(out.indices)  # type: ignore[arg-type]
+        differs = np.array([_scalar(a) != _scalar(b) for a, b in zip(got, expected, strict=True)])
+        if out.probabilities is not None and hasattr(model, "predict_proba"):
+            try:
+                proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
+            except Exception:  # fitted on a numpy array: try the plain matrix
+                proba = np.asarray(model.predict_proba(frame.to_numpy()), dtype=np.float64)
+            cols = onnx_model.proba_columns_
+            if proba.shape == (len(frame), len(cols)):
+                differs |= np.abs(out.probabilities[:, cols] - proba).max(axis=1) > 1e-5
+        return int(differs.sum())
+    return int(np.sum(~np.isclose(out.values, np.asarray(expected, dtype=np.float64), rtol=1e-4, atol=1e-6)))
+
+
+def _skops_bytes(model: Any) -> bytes | None:
+    try:
+        import skops.io
+
+        return skops.io.dumps(model)
+    except Exception as e:  # some third-party estimators cannot be saved; the ONNX model still goes up
+        log.warning("could not save the original model with skops: %s", e)
+        return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        if isinstance(value, float) and not np.isfinite(value):
+            return str(value)
+        return value
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, type):
+        return value.__name__
+    if callable(value):
+        return getattr(value, "__name__", repr(value))
+    return repr(value)[:200]
+
+
+def sklearn_metadata(model: Any) -> dict[str, Any]:
+    """Estimator type, the steps of a pipeline and ``get_params()`` of every step."""
+    import sklearn
+    from sklearn.base import BaseEstimator, is_classifier
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    params: dict[str, dict[str, Any]] = {}
+    steps: list[str] = []
+
+    def walk(obj: Any, path: str) -> None:
+        steps.append(f"{path}:{type(obj).__name__}" if path else type(obj).__name__)
+        children: list[tuple[str, Any]] = []
+        if isinstance(obj, Pipeline):
+            children = [(n, s) for n, s in obj.steps]
+        elif isinstance(obj, ColumnTransformer):
+            fitted = getattr(obj, "transformers_", obj.transformers)
+            children = [(n, t) for n, t, _cols in fitted if isinstance(t, BaseEstimator)]
+        elif isinstance(obj, FeatureUnion):
+            children = list(obj.transformer_list)
+        own = {}
+        for key, value in obj.get_params(deep=False).items():
+            if isinstance(value, BaseEstimator) or key in ("steps", "transformers", "transformer_list"):
+                continue
+            own[key] = _jsonable(value)
+        params[path or type(obj).__name__] = own
+        for name, child in children:
+            if isinstance(child, BaseEstimator):
+                walk(child, f"{path}.{name}" if path else name)
+
+    walk(model, "")
+    final = _final_estimator(model)
+    return {
+        "estimator": type(final).__name__,
+        "estimator_type": "classifier" if is_classifier(final) else "regressor",
+        "steps": steps,
+        "params": params,
+        "n_features_in": int(getattr(model, "n_features_in_", 0)) or None,
+        "library_version": f"scikit-learn {sklearn.__version__}",
+    }

@@ -1,0 +1,182 @@
+"""Errors raised by aims_spaces, on the hub and in the client alike.
+
+Every error the hub means to report is an :class:`AimsError`. Each subclass also inherits the
+builtin exception that fits, so ``except LookupError`` works as a Python user expects::
+
+    AimsError
+    ├── InvalidInput (ValueError)                 400 / 422 -- the request itself is wrong
+    │   ├── InvalidName                             a playground or user name that is not allowed
+    │   ├── InvalidSpec                             unknown input type, task type, metric, option
+    │   ├── InvalidEvalData                         empty, mismatched or NaN eval data
+    │   ├── InvalidPredictions                      wrong length, dtype, unseen classes, NaN
+    │   └── InvalidModel                            not ONNX, inputs that do not fit, unsafe skops
+    ├── AuthenticationRequired (PermissionError)  401 -- no token, or a wrong one
+    ├── PermissionDenied (PermissionError)        403 -- known caller, not allowed
+    ├── NotFound (LookupError)                    404
+    │   ├── PlaygroundNotFound
+    │   ├── SubmissionNotFound
+    │   └── UserNotFound
+    ├── Conflict                                  409
+    │   ├── PlaygroundExists
+    │   └── UserExists
+    ├── PayloadTooLarge                           413
+    ├── QuotaExceeded                             429 -- competition submissions per day
+    ├── EvaluationFailed                          -- raised by the client when a submission failed
+    ├── HubUnavailable (ConnectionError)          -- the client cannot reach the hub
+    └── ServerError                               5xx -- a bug in the hub; never raised on purpose
+
+HTTP status <-> class is mapped here and nowhere else: :func:`http_status` on the hub side,
+:func:`error_from_payload` on the client side. The wire format is
+``{"error": {"code": "<ClassName>", "message": "..."}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AimsError(Exception):
+    """Root of every error aims_spaces raises on purpose."""
+
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"error": {"code": type(self).__name__, "message": self.message}}
+
+
+class InvalidInput(AimsError, ValueError):
+    status_code = 422
+
+
+class InvalidName(InvalidInput):
+    pass
+
+
+class InvalidSpec(InvalidInput):
+    pass
+
+
+class InvalidEvalData(InvalidInput):
+    pass
+
+
+class InvalidPredictions(InvalidInput):
+    pass
+
+
+class InvalidModel(InvalidInput):
+    pass
+
+
+class AuthenticationRequired(AimsError, PermissionError):
+    status_code = 401
+
+
+class PermissionDenied(AimsError, PermissionError):
+    status_code = 403
+
+
+class NotFound(AimsError, LookupError):
+    status_code = 404
+
+
+class PlaygroundNotFound(NotFound):
+    pass
+
+
+class SubmissionNotFound(NotFound):
+    pass
+
+
+class UserNotFound(NotFound):
+    pass
+
+
+class Conflict(AimsError):
+    status_code = 409
+
+
+class PlaygroundExists(Conflict):
+    pass
+
+
+class UserExists(Conflict):
+    pass
+
+
+class PayloadTooLarge(AimsError):
+    status_code = 413
+
+
+class QuotaExceeded(AimsError):
+    status_code = 429
+
+
+class EvaluationFailed(AimsError):
+    """A submission was rejected by its evaluator (the model crashed or gave bad output)."""
+
+    status_code = 422
+
+
+class HubUnavailable(AimsError, ConnectionError):
+    status_code = 503
+
+
+class ServerError(AimsError):
+    status_code = 500
+
+
+def _all_subclasses(cls: type[AimsError]) -> list[type[AimsError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+_BY_CODE: dict[str, type[AimsError]] = {c.__name__: c for c in _all_subclasses(AimsError)}
+
+
+def http_status(error: AimsError) -> int:
+    """The HTTP status the hub answers with for ``error``."""
+    return error.status_code
+
+
+def error_from_payload(status: int, payload: Any) -> AimsError:
+    """Rebuild the typed error from a hub response (the client side of :func:`http_status`)."""
+    code, message = None, None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        code = payload["error"].get("code")
+        message = payload["error"].get("message")
+    if message is None:
+        message = f"the hub answered HTTP {status}: {str(payload)[:500]}"
+    cls = _BY_CODE.get(code or "")
+    if cls is None:
+        cls = _fallback_class(status)
+    return cls(message)
+
+
+def _fallback_class(status: int) -> type[AimsError]:
+    for cls in (
+        InvalidInput,
+        AuthenticationRequired,
+        PermissionDenied,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        QuotaExceeded,
+    ):
+        if cls.status_code == status:
+            return cls
+    if status == 400:
+        return InvalidInput
+    return ServerError
+
+
+__all__ = [c.__name__ for c in _all_subclasses(AimsError)] + [
+    "error_from_payload",
+    "http_status",
+]

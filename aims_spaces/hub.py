@@ -1,0 +1,54 @@
+"""The hub's service layer in one object: registry, stores and the services over them.
+
+``Hub.open(settings)`` needs no Ray and no web server, so the business rules can be exercised on
+their own; :mod:`aims_spaces.server` adds Ray and HTTP around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .accounts import Accounts
+from .evaldata import EvalDataRepo
+from .leaderboard import Leaderboards
+from .playgrounds import Playgrounds
+from .registry import Registry
+from .settings import Settings
+from .storage import ArtifactStore
+from .submissions import Submissions
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    registry: Registry
+    store: ArtifactStore
+    evaldata: EvalDataRepo
+    accounts: Accounts
+    playgrounds: Playgrounds
+    submissions: Submissions
+    leaderboards: Leaderboards
+
+    @classmethod
+    def open(cls, settings: Settings) -> Hub:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        registry = Registry(settings.resolved_database_url)
+        registry.migrate()
+        store = ArtifactStore(settings.resolved_artifact_url)
+        store.clean_tmp()
+        evaldata = EvalDataRepo(settings.resolved_evaldata_dir)
+        evaldata.clean_tmp()
+        playgrounds = Playgrounds(registry, evaldata, settings)
+        return cls(
+            settings=settings,
+            registry=registry,
+            store=store,
+            evaldata=evaldata,
+            accounts=Accounts(registry),
+            playgrounds=playgrounds,
+            submissions=Submissions(registry, store, evaldata, playgrounds, settings),
+            leaderboards=Leaderboards(registry, playgrounds),
+        )
+
+    def close(self) -> None:
+        self.registry.dispose()

@@ -1,0 +1,103 @@
+"""Demo playgrounds a fresh hub starts with, built offline from scikit-learn's bundled data.
+
+Everything here goes through the public Python client, exactly as a user would write it, so it
+doubles as an example to copy::
+
+    from apps.demos import seed_demos
+    seed_demos(aims_spaces.login("http://127.0.0.1:7860", token))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aims_spaces import ModelPlayground
+from aims_spaces.client import HubClient
+
+log = logging.getLogger(__name__)
+
+
+def iris_playground(client: HubClient, name: str = "iris") -> ModelPlayground:
+    """Tabular classification: three iris species from four measurements."""
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_iris(as_frame=True)
+    X = data.data
+    y = data.target.map(dict(enumerate(data.target_names)))
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+
+    pg = ModelPlayground(
+        input_type="tabular",
+        task_type="classification",
+        private=False,
+        name=name,
+        description="Iris species from sepal and petal measurements (scikit-learn's iris data).",
+        client=client,
+    )
+    pg.create(eval_data=y_test, eval_features=X_test, example_data=X_test.head(5), y_train=y_train)
+    models = [
+        ("logistic regression", make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))),
+        ("random forest", RandomForestClassifier(n_estimators=100, random_state=0)),
+    ]
+    for description, model in models:
+        model.fit(X_train, y_train)
+        pg.submit_model(
+            model=model,
+            prediction_submission=model.predict(X_test),
+            submission_type="all",
+            description=description,
+            custom_metadata={"team": "demo"},
+        ).wait()
+    return pg
+
+
+def diabetes_playground(client: HubClient, name: str = "diabetes") -> ModelPlayground:
+    """Tabular regression: disease progression one year after baseline."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+    pg = ModelPlayground(
+        input_type="tabular",
+        task_type="regression",
+        private=False,
+        name=name,
+        description="Diabetes progression after one year (scikit-learn's diabetes data). Ranked by RMSE.",
+        client=client,
+    )
+    pg.create(eval_data=y_test, eval_features=X_test, example_data=X_test.head(5))
+    for description, model in [
+        ("ridge", Ridge(alpha=1.0)),
+        ("gradient boosting", GradientBoostingRegressor(random_state=0)),
+    ]:
+        model.fit(X_train, y_train)
+        pg.submit_model(model=model, prediction_submission=model.predict(X_test), submission_type="all",
+                        description=description).wait()
+    return pg
+
+
+DEMOS: dict[str, Callable[[HubClient], ModelPlayground]] = {
+    "iris": iris_playground,
+    "diabetes": diabetes_playground,
+}
+
+
+def seed_demos(client: HubClient) -> list[ModelPlayground]:
+    """Create every demo playground that does not exist yet."""
+    existing = {p["name"] for p in client.request("GET", "/api/playgrounds")}
+    made = []
+    for name, build in DEMOS.items():
+        if name in existing:
+            continue
+        made.append(build(client))
+        log.info("demo playground %r ready", name)
+    return made

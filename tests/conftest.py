@@ -1,0 +1,99 @@
+"""Shared fixtures. One real hub (uvicorn + local Ray) serves the whole session.
+
+No test touches a real home: the hub's AIMS_HOME and the client's config dir live in temp dirs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.model_selection import train_test_split
+
+from aims_spaces.client import HubClient
+from tests.hubproc import HubProcess
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_client_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in ("AIMS_CONFIG_DIR", "AIMS_HUB_URL", "AIMS_TOKEN", "AIMS_HOME")}
+    os.environ["AIMS_CONFIG_DIR"] = str(tmp_path_factory.mktemp("client-config"))
+    os.environ["AIMS_HOME"] = str(tmp_path_factory.mktemp("no-real-home"))
+    os.environ.pop("AIMS_HUB_URL", None)
+    os.environ.pop("AIMS_TOKEN", None)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    """The session's hub, started the Spaces way (`python app.py`)."""
+    root = tmp_path_factory.mktemp("hub")
+    proc = HubProcess(root / "home", env={"AIMS_MAX_UPLOAD_MB": "8"}, command=[sys.executable, "app.py"])
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(hub: HubProcess) -> HubClient:
+    return HubClient(hub.url, token=hub.admin_token)
+
+
+class Users:
+    """Creates users on the session hub and hands out clients logged in as them."""
+
+    def __init__(self, hub: HubProcess, admin: HubClient) -> None:
+        self.hub = hub
+        self.admin = admin
+        self._clients: dict[str, HubClient] = {}
+
+    def __call__(self, username: str) -> HubClient:
+        if username not in self._clients:
+            out = self.admin.request("POST", "/api/users", json_body={"username": username})
+            self._clients[username] = HubClient(self.hub.url, token=out["token"])
+        return self._clients[username]
+
+
+@pytest.fixture(scope="session")
+def users(hub: HubProcess, admin: HubClient) -> Users:
+    return Users(hub, admin)
+
+
+@pytest.fixture(scope="session")
+def anonymous(hub: HubProcess) -> HubClient:
+    return HubClient(hub.url, token="")
+
+
+@pytest.fixture(scope="session")
+def iris() -> dict[str, pd.DataFrame | pd.Series]:
+    data = load_iris(as_frame=True)
+    y = data.target.map(dict(enumerate(data.target_names)))
+    X_train, X_test, y_train, y_test = train_test_split(data.data, y, test_size=0.3, random_state=0, stratify=y)
+    return {"X_train": X_train, "X_test": X_test, "y_train": y_train, "y_test": y_test}
+
+
+@pytest.fixture(scope="session")
+def diabetes() -> dict[str, pd.DataFrame | pd.Series]:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+    return {"X_train": X_train, "X_test": X_test, "y_train": y_train, "y_test": y_test}
+
+
+def artifact_files(home: Path) -> set[str]:
+    root = home / "artifacts"
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def evaldata_dirs(home: Path) -> set[str]:
+    root = home / "evaldata"
+    return {p.name for p in root.iterdir()} if root.exists() else set()
