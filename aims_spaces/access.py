@@ -37,9 +37,7 @@ def is_member(session: Session, pg: Playground, caller: Caller) -> bool:
         return True
     return (
         session.scalar(
-            select(Member.user_id).where(
-                Member.playground_id == pg.id, Member.user_id == caller.user_id
-            )
+            select(Member.user_id).where(Member.playground_id == pg.id, Member.user_id == caller.user_id)
         )
         is not None
     )
@@ -49,7 +47,9 @@ def can_manage(pg: Playground, caller: Caller | None) -> bool:
     return caller is not None and (caller.is_admin or pg.owner_id == caller.user_id)
 
 
-def check(session: Session, pg: Playground | None, name: str, caller: Caller | None, need: Access) -> Playground:
+def check(
+    session: Session, pg: Playground | None, name: str, caller: Caller | None, need: Access
+) -> Playground:
     """Return ``pg`` if ``caller`` has ``need`` on it; raise the error the caller may see."""
     if pg is None:
         raise PlaygroundNotFound(_not_found(name))
@@ -59,9 +59,7 @@ def check(session: Session, pg: Playground | None, name: str, caller: Caller | N
         if not is_member(session, pg, caller):
             raise PlaygroundNotFound(_not_found(name))
     if need > Access.LEADERBOARD and caller is None:
-        raise AuthenticationRequired(
-            "this needs an API token: log in with `aims login`, or set AIMS_TOKEN"
-        )
+        raise AuthenticationRequired("this needs an API token: log in with `aims login`, or set AIMS_TOKEN")
     if need is Access.MANAGE and not can_manage(pg, caller):
         raise PermissionDenied(f"only the owner of playground {name!r} may do this")
     return pg

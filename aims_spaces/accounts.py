@@ -52,8 +52,13 @@ class Accounts:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 json.dump(
-                    {"url": hub_url, "username": username, "password": password, "token": token,
-                     "login": f"aims login {hub_url} --token {token}"},
+                    {
+                        "url": hub_url,
+                        "username": username,
+                        "password": password,
+                        "token": token,
+                        "login": f"aims login {hub_url} --token {token}",
+                    },
                     f,
                     indent=2,
                 )

@@ -203,7 +203,9 @@ def create_app(hub: Hub) -> FastAPI:
         if exc.status_code == 404:
             return _error_response(NotFound(f"no such endpoint: {exc.detail}"))
         error = AimsError(str(exc.detail))
-        return JSONResponse({"error": {"code": "HTTPError", "message": error.message}}, status_code=exc.status_code)
+        return JSONResponse(
+            {"error": {"code": "HTTPError", "message": error.message}}, status_code=exc.status_code
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -284,13 +286,15 @@ def create_app(hub: Hub) -> FastAPI:
         hub.playgrounds.delete(who, name)
         return Response(status_code=204)
 
-    @api.get("/playgrounds/{name}/eval-features", tags=["playgrounds"],
-             responses={200: {"content": {PARQUET: {}}}})
+    @api.get(
+        "/playgrounds/{name}/eval-features", tags=["playgrounds"], responses={200: {"content": {PARQUET: {}}}}
+    )
     def eval_features(name: str, who: CallerDep) -> Response:
         return Response(frame_to_parquet(hub.playgrounds.eval_features(who, name)), media_type=PARQUET)
 
-    @api.get("/playgrounds/{name}/example-data", tags=["playgrounds"],
-             responses={200: {"content": {PARQUET: {}}}})
+    @api.get(
+        "/playgrounds/{name}/example-data", tags=["playgrounds"], responses={200: {"content": {PARQUET: {}}}}
+    )
     def example_data(name: str, who: CallerDep) -> Response:
         return Response(frame_to_parquet(hub.playgrounds.example_data(who, name)), media_type=PARQUET)
 
@@ -307,7 +311,10 @@ def create_app(hub: Hub) -> FastAPI:
     @api.patch("/playgrounds/{name}/competition", response_model=PlaygroundInfo, tags=["competition"])
     def update_competition(name: str, body: CompetitionUpdate, who: CallerDep) -> PlaygroundInfo:
         return hub.playgrounds.update_competition(
-            who, name, deadline=body.deadline, clear_deadline=body.clear_deadline,
+            who,
+            name,
+            deadline=body.deadline,
+            clear_deadline=body.clear_deadline,
             daily_submission_limit=body.daily_submission_limit,
         )
 
@@ -325,8 +332,12 @@ def create_app(hub: Hub) -> FastAPI:
     def leaderboard(name: str, who: CallerDep, board: str = "experiment") -> Leaderboard:
         return hub.leaderboards.get(who, name, board)
 
-    @api.post("/playgrounds/{name}/submissions", response_model=SubmissionInfo, status_code=201,
-              tags=["submissions"])
+    @api.post(
+        "/playgrounds/{name}/submissions",
+        response_model=SubmissionInfo,
+        status_code=201,
+        tags=["submissions"],
+    )
     def submit(
         name: str,
         who: CallerDep,
@@ -371,8 +382,11 @@ def create_app(hub: Hub) -> FastAPI:
             except TimeoutError:
                 pass
 
-    @api.get("/playgrounds/{name}/submissions/{version}/{kind}", tags=["submissions"],
-             responses={200: {"content": {"application/octet-stream": {}}}})
+    @api.get(
+        "/playgrounds/{name}/submissions/{version}/{kind}",
+        tags=["submissions"],
+        responses={200: {"content": {"application/octet-stream": {}}}},
+    )
     def artifact(name: str, version: int, kind: str, who: CallerDep) -> Response:
         data = hub.submissions.artifact(who, name, version, kind)
         suffix = "onnx" if kind == "model" else "skops"
@@ -384,4 +398,3 @@ def create_app(hub: Hub) -> FastAPI:
 
     app.include_router(api)
     return app
-

@@ -13,7 +13,9 @@ def _serve(args: argparse.Namespace) -> None:
     from .server import run
     from .settings import Settings
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "home": args.home}.items() if v is not None}
+    overrides = {
+        k: v for k, v in {"host": args.host, "port": args.port, "home": args.home}.items() if v is not None
+    }
     run(Settings(**overrides))
 
 
@@ -28,7 +30,9 @@ def _login(args: argparse.Namespace) -> None:
         password = getpass.getpass("password: ")
     client = login(args.url, token, username=username, password=password, save=True)
     who = client.request("GET", "/api/whoami")
-    print(f"logged in to {client.url} as {who['username']}; token saved in {config_dir() / 'credentials.json'}")
+    print(
+        f"logged in to {client.url} as {who['username']}; token saved in {config_dir() / 'credentials.json'}"
+    )
 
 
 def _leaderboard(args: argparse.Namespace) -> None:
@@ -38,7 +42,11 @@ def _leaderboard(args: argparse.Namespace) -> None:
 
     df = ModelPlayground(name=args.name).get_leaderboard(args.board, verbose=False)
     with pd.option_context("display.max_columns", 30, "display.width", 200):
-        print(df.drop(columns=["description"], errors="ignore").to_string(index=False) if not df.empty else "no scored submissions yet")
+        print(
+            df.drop(columns=["description"], errors="ignore").to_string(index=False)
+            if not df.empty
+            else "no scored submissions yet"
+        )
 
 
 def _add_user(args: argparse.Namespace) -> None:

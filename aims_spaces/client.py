@@ -112,7 +112,9 @@ def login(
             raise AuthenticationRequired("give a token, or a username and a password")
         anonymous = HubClient(url, token="")
         try:
-            token = anonymous.request("POST", "/api/login", json_body={"username": username, "password": password})["token"]
+            token = anonymous.request(
+                "POST", "/api/login", json_body={"username": username, "password": password}
+            )["token"]
         finally:
             anonymous.close()
     client = HubClient(url, token=token)

@@ -116,11 +116,15 @@ def _convert_sklearn(
     except NotFittedError:
         raise InvalidModel(f"the {type(model).__name__} is not fitted; call fit() first") from None
     if task_type is TaskType.CLASSIFICATION and not is_classifier(model):
-        raise InvalidModel(f"{type(model).__name__} is not a classifier, but this playground is classification")
+        raise InvalidModel(
+            f"{type(model).__name__} is not a classifier, but this playground is classification"
+        )
     if task_type is TaskType.REGRESSION and not is_regressor(model):
         raise InvalidModel(f"{type(model).__name__} is not a regressor, but this playground is regression")
     if not schema:
-        raise InvalidModel("this playground has no feature schema, so a model cannot be converted; submit predictions")
+        raise InvalidModel(
+            "this playground has no feature schema, so a model cannot be converted; submit predictions"
+        )
 
     per_column = _contains_column_transformer(model) or any(c.dtype is ColumnType.STRING for c in schema)
     final = _final_estimator(model)
@@ -158,7 +162,12 @@ def _convert_sklearn(
 
 
 def _to_onnx(
-    model: Any, final: Any, schema: list[Column], per_column: bool, precision: str, model_classes: list[Any] | None
+    model: Any,
+    final: Any,
+    schema: list[Column],
+    per_column: bool,
+    precision: str,
+    model_classes: list[Any] | None,
 ) -> bytes:
     import onnx
     from skl2onnx import to_onnx
@@ -187,7 +196,12 @@ def _to_onnx(
 
 
 def _parity(
-    model: Any, onnx_bytes: bytes, schema: list[Column], task_type: TaskType, classes: list[Any] | None, sample: pd.DataFrame | None
+    model: Any,
+    onnx_bytes: bytes,
+    schema: list[Column],
+    task_type: TaskType,
+    classes: list[Any] | None,
+    sample: pd.DataFrame | None,
 ) -> int:
     """Rows of ``sample`` where the ONNX model disagrees with the original (0 without a sample)."""
     onnx_model = OnnxModel(onnx_bytes, schema=schema, task_type=task_type, classes=classes).load()

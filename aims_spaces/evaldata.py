@@ -67,7 +67,9 @@ class EvalDataRepo:
         eval_data_id = uuid.uuid4().hex
         tmp = self.root / f".tmp-{eval_data_id}"
         try:
-            label_col = labels if labels.dtype.kind == "f" else [str(v) if isinstance(v, str) else v for v in labels]
+            label_col = (
+                labels if labels.dtype.kind == "f" else [str(v) if isinstance(v, str) else v for v in labels]
+            )
             _dataset_from_frame(
                 pd.DataFrame({"label": label_col, "is_public": is_public.astype(bool)})
             ).save_to_disk(str(tmp / "labels"))

@@ -36,7 +36,11 @@ class Leaderboards:
         with self.registry.session() as s:
             pg = self.playgrounds.load(s, name, caller, Access.LEADERBOARD)
             types = [SubmissionType.ALL.value]
-            types.append(SubmissionType.EXPERIMENT.value if which is Board.EXPERIMENT else SubmissionType.COMPETITION.value)
+            types.append(
+                SubmissionType.EXPERIMENT.value
+                if which is Board.EXPERIMENT
+                else SubmissionType.COMPETITION.value
+            )
             rows = s.execute(
                 select(Submission, User.username)
                 .join(User, User.id == Submission.user_id)

@@ -85,7 +85,10 @@ def graph_metadata(model: Any, size_bytes: int) -> dict[str, Any]:
             t = v.type
             if t.HasField("tensor_type"):
                 elem = onnx.TensorProto.DataType.Name(t.tensor_type.elem_type).lower()
-                dims = [d.dim_param or (d.dim_value if d.HasField("dim_value") else None) for d in t.tensor_type.shape.dim]
+                dims = [
+                    d.dim_param or (d.dim_value if d.HasField("dim_value") else None)
+                    for d in t.tensor_type.shape.dim
+                ]
                 out.append({"name": v.name, "type": f"tensor({elem})", "shape": dims})
             else:
                 out.append({"name": v.name, "type": str(t.WhichOneof("value")), "shape": None})
@@ -143,8 +146,7 @@ def plan_feeds(
         dtype = _ORT_NUMPY.get(inp.type)
         if dtype is None or dtype is np.object_:
             raise InvalidModel(
-                f"the model's input {inp.name!r} has type {inp.type}; a single matrix input must "
-                "be numeric"
+                f"the model's input {inp.name!r} has type {inp.type}; a single matrix input must be numeric"
             )
         strings = [c.name for c in schema if not c.dtype.numeric]
         if strings:
@@ -181,8 +183,7 @@ def plan_feeds(
         if (dtype is np.object_) != (col.dtype is ColumnType.STRING):
             holds = "strings" if col.dtype is ColumnType.STRING else f"{col.dtype.value} values"
             raise InvalidModel(
-                f"the model's input {inp.name!r} expects {inp.type} but column {col.name!r} "
-                f"holds {holds}"
+                f"the model's input {inp.name!r} expects {inp.type} but column {col.name!r} holds {holds}"
             )
         shape = list(inp.shape)
         if len(shape) not in (1, 2) or (len(shape) == 2 and isinstance(shape[1], int) and shape[1] != 1):
@@ -242,7 +243,9 @@ class OnnxModel:
         if self.task_type is TaskType.CLASSIFICATION:
             self._plan_classification()
         else:
-            self.value_output_ = self._first_output(("tensor(float)", "tensor(double)", "tensor(float16)", "tensor(int64)", "tensor(int32)"))
+            self.value_output_ = self._first_output(
+                ("tensor(float)", "tensor(double)", "tensor(float16)", "tensor(int64)", "tensor(int32)")
+            )
             if self.value_output_ is None:
                 raise InvalidModel("the regression model has no numeric output")
         return self
@@ -282,7 +285,11 @@ class OnnxModel:
                 arr = df[list(f.columns)].astype(object).where(df[list(f.columns)].notna(), "").to_numpy()
                 arr = arr.astype(str).astype(object)
             else:
-                arr = df[list(f.columns)].to_numpy(dtype=f.dtype, na_value=np.nan) if f.dtype in (np.float32, np.float64, np.float16) else df[list(f.columns)].to_numpy().astype(f.dtype)
+                arr = (
+                    df[list(f.columns)].to_numpy(dtype=f.dtype, na_value=np.nan)
+                    if f.dtype in (np.float32, np.float64, np.float16)
+                    else df[list(f.columns)].to_numpy().astype(f.dtype)
+                )
             feeds[f.input_name] = arr if f.rank == 2 else arr.reshape(-1)
         return feeds
 

@@ -246,10 +246,14 @@ class ModelPlayground:
         self.client.request("DELETE", self._path())
 
     def get_eval_features(self) -> pd.DataFrame:
-        return parquet_to_frame(self.client.request("GET", self._path("/eval-features"), raw=True), "eval features")
+        return parquet_to_frame(
+            self.client.request("GET", self._path("/eval-features"), raw=True), "eval features"
+        )
 
     def get_example_data(self) -> pd.DataFrame:
-        return parquet_to_frame(self.client.request("GET", self._path("/example-data"), raw=True), "example data")
+        return parquet_to_frame(
+            self.client.request("GET", self._path("/example-data"), raw=True), "example data"
+        )
 
     def add_member(self, username: str) -> PlaygroundInfo:
         return PlaygroundInfo.model_validate(
@@ -257,19 +261,27 @@ class ModelPlayground:
         )
 
     def remove_member(self, username: str) -> PlaygroundInfo:
-        return PlaygroundInfo.model_validate(self.client.request("DELETE", self._path(f"/members/{username}")))
+        return PlaygroundInfo.model_validate(
+            self.client.request("DELETE", self._path(f"/members/{username}"))
+        )
 
     # --- competition -------------------------------------------------------------------------
 
     def update_competition(
-        self, *, deadline: datetime | None = None, clear_deadline: bool = False, daily_submission_limit: int | None = None
+        self,
+        *,
+        deadline: datetime | None = None,
+        clear_deadline: bool = False,
+        daily_submission_limit: int | None = None,
     ) -> PlaygroundInfo:
         body = {
             "deadline": deadline.isoformat() if deadline else None,
             "clear_deadline": clear_deadline,
             "daily_submission_limit": daily_submission_limit,
         }
-        return PlaygroundInfo.model_validate(self.client.request("PATCH", self._path("/competition"), json_body=body))
+        return PlaygroundInfo.model_validate(
+            self.client.request("PATCH", self._path("/competition"), json_body=body)
+        )
 
     def close_competition(self) -> PlaygroundInfo:
         """End the competition now: private scores become visible and rank the board."""
@@ -309,7 +321,9 @@ class ModelPlayground:
         info = self.get_info(refresh=self._info is None)
         if input_dict and not description:
             description = str(input_dict.get("description", ""))
-        steps = tqdm(total=2 if model is not None else 1, desc=f"submit to {self.name}", disable=None, leave=False)
+        steps = tqdm(
+            total=2 if model is not None else 1, desc=f"submit to {self.name}", disable=None, leave=False
+        )
         files: list[Any] = []
         meta = SubmissionMeta(
             submission_type=stype.value,
@@ -342,7 +356,9 @@ class ModelPlayground:
 
     def _get_submission_info(self, version: int, wait: float = 0) -> SubmissionInfo:
         data = self.client.request(
-            "GET", self._path(f"/submissions/{int(version)}"), params={"wait": wait} if wait else None,
+            "GET",
+            self._path(f"/submissions/{int(version)}"),
+            params={"wait": wait} if wait else None,
             timeout=wait + 30,
         )
         return SubmissionInfo.model_validate(data)
@@ -351,7 +367,9 @@ class ModelPlayground:
         return Submission(self, self._get_submission_info(version))
 
     def list_submissions(self) -> list[SubmissionInfo]:
-        return [SubmissionInfo.model_validate(d) for d in self.client.request("GET", self._path("/submissions"))]
+        return [
+            SubmissionInfo.model_validate(d) for d in self.client.request("GET", self._path("/submissions"))
+        ]
 
     # --- analyse -----------------------------------------------------------------------------
 
@@ -408,7 +426,11 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         for k, v in value.items():
             _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
     elif isinstance(value, list):
-        out[prefix] = json.dumps(value) if any(isinstance(v, (dict, list)) for v in value) else ", ".join(map(str, value))
+        out[prefix] = (
+            json.dumps(value)
+            if any(isinstance(v, (dict, list)) for v in value)
+            else ", ".join(map(str, value))
+        )
     else:
         out[prefix] = value
 

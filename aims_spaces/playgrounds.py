@@ -80,15 +80,24 @@ class Playgrounds:
     # --- lookup ---------------------------------------------------------------------------
 
     def load(self, session: Session, name: str, caller: Caller | None, need: Access) -> Playground:
-        pg = session.scalar(select(Playground).where(Playground.name == name)) if isinstance(name, str) else None
+        pg = (
+            session.scalar(select(Playground).where(Playground.name == name))
+            if isinstance(name, str)
+            else None
+        )
         return check(session, pg, str(name), caller, need)
 
     def info(self, session: Session, pg: Playground, caller: Caller | None) -> PlaygroundInfo:
         owner = session.get(User, pg.owner_id)
         members = session.scalars(
-            select(User.username).join(Member, Member.user_id == User.id).where(Member.playground_id == pg.id).order_by(User.username)
+            select(User.username)
+            .join(Member, Member.user_id == User.id)
+            .where(Member.playground_id == pg.id)
+            .order_by(User.username)
         ).all()
-        n_subs = session.scalar(select(func.count()).select_from(Submission).where(Submission.playground_id == pg.id))
+        n_subs = session.scalar(
+            select(func.count()).select_from(Submission).where(Submission.playground_id == pg.id)
+        )
         metric = Metric(pg.eval_metric)
         return PlaygroundInfo(
             name=pg.name,
@@ -154,13 +163,14 @@ class Playgrounds:
         task = parse_enum(TaskType, spec.task_type, "task_type")
         if input_type is not InputType.TABULAR:
             raise InvalidSpec(
-                f"input_type {input_type.value!r} is not served by this hub version; "
-                "supported: 'tabular'"
+                f"input_type {input_type.value!r} is not served by this hub version; supported: 'tabular'"
             )
         metric = parse_enum(Metric, spec.eval_metric or DEFAULT_METRIC[task].value, "eval_metric")
         if metric.task_type is not task:
             allowed = [m.value for m in Metric if m.task_type is task]
-            raise InvalidSpec(f"eval_metric {metric.value!r} does not apply to {task.value}; use one of {allowed}")
+            raise InvalidSpec(
+                f"eval_metric {metric.value!r} does not apply to {task.value}; use one of {allowed}"
+            )
         if not 0.0 < spec.public_fraction <= 1.0:
             raise InvalidSpec(f"public_fraction must be in (0, 1], got {spec.public_fraction}")
         limit = spec.daily_submission_limit or self.settings.daily_submission_limit
@@ -174,7 +184,9 @@ class Playgrounds:
             train = clean_labels(y_train, "y_train") if y_train is not None else None
             classes = class_list(labels, *([train] if train is not None else []))
             if len(classes) < 2:
-                raise InvalidEvalData(f"classification needs at least two classes; the labels only hold {classes}")
+                raise InvalidEvalData(
+                    f"classification needs at least two classes; the labels only hold {classes}"
+                )
         else:
             labels = clean_targets(eval_labels, "eval labels")
         n = int(labels.shape[0])
@@ -212,7 +224,9 @@ class Playgrounds:
         with self.registry.session() as s:
             if s.scalar(select(Playground.id).where(Playground.name == name)) is not None:
                 raise PlaygroundExists(f"a playground named {name!r} already exists")
-        eval_data_id = self.evaldata.save(labels=labels, is_public=is_public, features=features, example=example)
+        eval_data_id = self.evaldata.save(
+            labels=labels, is_public=is_public, features=features, example=example
+        )
         try:
             with self.registry.session() as s:
                 pg = Playground(

@@ -105,9 +105,7 @@ class Member(Base):
     playground_id: Mapped[int] = mapped_column(
         ForeignKey("playgrounds.id", ondelete="CASCADE"), primary_key=True
     )
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -115,9 +113,7 @@ class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (UniqueConstraint("playground_id", "version"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    playground_id: Mapped[int] = mapped_column(
-        ForeignKey("playgrounds.id", ondelete="CASCADE"), index=True
-    )
+    playground_id: Mapped[int] = mapped_column(ForeignKey("playgrounds.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     submission_type: Mapped[str] = mapped_column(String(16))
@@ -139,9 +135,7 @@ class Submission(Base):
     intervals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     verified: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     mismatch_fraction: Mapped[float | None] = mapped_column(Float, nullable=True)
-    scored_predictions_sha256: Mapped[str | None] = mapped_column(
-        String(64), nullable=True, index=True
-    )
+    scored_predictions_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     duplicate_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
     evaluated_by: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -149,9 +143,7 @@ class Submission(Base):
 class Deployment(Base):
     __tablename__ = "deployments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    playground_id: Mapped[int] = mapped_column(
-        ForeignKey("playgrounds.id", ondelete="CASCADE"), unique=True
-    )
+    playground_id: Mapped[int] = mapped_column(ForeignKey("playgrounds.id", ondelete="CASCADE"), unique=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deployed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -186,9 +178,7 @@ class Registry:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30}
-            )
+            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             _sqlite_pragmas(self.engine)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)

@@ -81,7 +81,10 @@ class HubServer:
         assert self.hub is not None, "call start() first"
         app = create_app(self.hub)
         config = uvicorn.Config(
-            app, host=self.settings.host, port=self.settings.port, log_level="warning",
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_level="warning",
             timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(config)

@@ -33,7 +33,6 @@ from .domain import (
     parse_enum,
 )
 from .errors import (
-    InvalidModel,
     InvalidPredictions,
     InvalidSpec,
     QuotaExceeded,
@@ -145,12 +144,15 @@ class Submissions:
                         )
                 # The version comes from an UPDATE on the playground row: it serialises concurrent
                 # submits on every backend, and a rollback returns the number (no gaps).
-                version = s.execute(
-                    update(Playground)
-                    .where(Playground.id == pg.id)
-                    .values(next_version=Playground.next_version + 1)
-                    .returning(Playground.next_version)
-                ).scalar_one() - 1
+                version = (
+                    s.execute(
+                        update(Playground)
+                        .where(Playground.id == pg.id)
+                        .values(next_version=Playground.next_version + 1)
+                        .returning(Playground.next_version)
+                    ).scalar_one()
+                    - 1
+                )
                 meta = upload.meta
                 sub = Submission(
                     playground_id=pg.id,
@@ -189,9 +191,7 @@ class Submissions:
         if upload.model is None and not pg.has_eval_features and upload.predictions is None:
             raise InvalidSpec("this playground has no eval features: submit predictions")
         if upload.model is not None:
-            OnnxModel(
-                upload.model, schema=pg.schema, task_type=pg.task_type, classes=pg.classes
-            ).load()
+            OnnxModel(upload.model, schema=pg.schema, task_type=pg.task_type, classes=pg.classes).load()
         elif pg.metric.needs_probabilities:
             raise InvalidSpec(
                 f"this playground ranks by {pg.metric.value}, which needs class probabilities: "
@@ -226,11 +226,13 @@ class Submissions:
         with self.registry.session() as s:
             for digest in digests:
                 used = s.scalar(
-                    select(Submission.id).where(
+                    select(Submission.id)
+                    .where(
                         (Submission.model_sha256 == digest)
                         | (Submission.original_sha256 == digest)
                         | (Submission.predictions_sha256 == digest)
-                    ).limit(1)
+                    )
+                    .limit(1)
                 )
                 if used is None:
                     self.store.delete(digest)
@@ -349,7 +351,9 @@ class Submissions:
     def list(self, caller: Caller | None, name: str) -> list[SubmissionInfo]:
         with self.registry.session() as s:
             pg = self.playgrounds.load(s, name, caller, Access.READ)
-            subs = s.scalars(select(Submission).where(Submission.playground_id == pg.id).order_by(Submission.version))
+            subs = s.scalars(
+                select(Submission).where(Submission.playground_id == pg.id).order_by(Submission.version)
+            )
             return [self._info(s, pg, sub, caller) for sub in subs]
 
     def artifact(self, caller: Caller | None, name: str, version: int, kind: str) -> bytes:
@@ -365,7 +369,9 @@ class Submissions:
 
     @staticmethod
     def _row(s: Session, pg: Playground, version: int) -> Submission:
-        sub = s.scalar(select(Submission).where(Submission.playground_id == pg.id, Submission.version == version))
+        sub = s.scalar(
+            select(Submission).where(Submission.playground_id == pg.id, Submission.version == version)
+        )
         if sub is None:
             raise SubmissionNotFound(f"playground {pg.name!r} has no version {version}")
         return sub
@@ -435,4 +441,3 @@ class _PlaygroundView:
             n_rows=pg.n_eval_rows,
             has_eval_features=pg.has_eval_features,
         )
-

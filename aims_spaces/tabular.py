@@ -39,7 +39,9 @@ def to_frame(data: Any, what: str, error: type[InvalidInput] = InvalidInput) -> 
     else:
         arr = np.asarray(data)
         if arr.ndim != 2:
-            raise error(f"{what} must be a 2-D table (a DataFrame or an array of rows), got shape {arr.shape}")
+            raise error(
+                f"{what} must be a 2-D table (a DataFrame or an array of rows), got shape {arr.shape}"
+            )
         df = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
     df.columns = [str(c) for c in df.columns]
     if len(set(df.columns)) != len(df.columns):
@@ -198,9 +200,7 @@ class ClassIndex:
         """Indices of ``values``; raise InvalidPredictions naming what is wrong."""
         arr = to_1d(values, what, InvalidPredictions)
         if n_rows is not None and arr.shape[0] != n_rows:
-            raise InvalidPredictions(
-                f"{what} has {arr.shape[0]} rows but the eval data has {n_rows}"
-            )
+            raise InvalidPredictions(f"{what} has {arr.shape[0]} rows but the eval data has {n_rows}")
         items = arr.tolist()
         missing = [i for i, v in enumerate(items) if _is_missing(v)]
         if missing:

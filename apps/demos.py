@@ -80,8 +80,12 @@ def diabetes_playground(client: HubClient, name: str = "diabetes") -> ModelPlayg
         ("gradient boosting", GradientBoostingRegressor(random_state=0)),
     ]:
         model.fit(X_train, y_train)
-        pg.submit_model(model=model, prediction_submission=model.predict(X_test), submission_type="all",
-                        description=description).wait()
+        pg.submit_model(
+            model=model,
+            prediction_submission=model.predict(X_test),
+            submission_type="all",
+            description=description,
+        ).wait()
     return pg
 
 

@@ -22,12 +22,16 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray, **_: object) -> float:
 
 
 def f1_macro(y_true: np.ndarray, y_pred: np.ndarray, *, k: int, **_: object) -> float:
-    return float(skm.f1_score(y_true, y_pred, labels=_present(y_true, y_pred, k), average="macro", zero_division=0))
+    return float(
+        skm.f1_score(y_true, y_pred, labels=_present(y_true, y_pred, k), average="macro", zero_division=0)
+    )
 
 
 def precision_macro(y_true: np.ndarray, y_pred: np.ndarray, *, k: int, **_: object) -> float:
     return float(
-        skm.precision_score(y_true, y_pred, labels=_present(y_true, y_pred, k), average="macro", zero_division=0)
+        skm.precision_score(
+            y_true, y_pred, labels=_present(y_true, y_pred, k), average="macro", zero_division=0
+        )
     )
 
 
@@ -41,7 +45,9 @@ def log_loss(y_true: np.ndarray, y_pred: np.ndarray, *, proba: np.ndarray, k: in
     return float(np.mean(_row_log_loss(y_true, proba)))
 
 
-def roc_auc(y_true: np.ndarray, y_pred: np.ndarray, *, proba: np.ndarray, k: int, **_: object) -> float | None:
+def roc_auc(
+    y_true: np.ndarray, y_pred: np.ndarray, *, proba: np.ndarray, k: int, **_: object
+) -> float | None:
     """One-vs-rest macro ROC AUC over the classes present in ``y_true``; None when undefined."""
     present = np.unique(y_true)
     if present.size < 2:

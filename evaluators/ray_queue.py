@@ -60,9 +60,7 @@ def run_job(job: EvaluationJob) -> EvaluationResult:
     result = scoring.evaluate(
         job, labels=labels, features=features, model_bytes=model_bytes, uploaded=uploaded
     )
-    return result.model_copy(
-        update={"evaluated_by": {"host": socket.gethostname(), "pid": os.getpid()}}
-    )
+    return result.model_copy(update={"evaluated_by": {"host": socket.gethostname(), "pid": os.getpid()}})
 
 
 @ray.remote

@@ -106,7 +106,11 @@ def _evaluate(
 
     scores: dict[str, dict[str, float | None]] = {}
     intervals: dict[str, list[float]] = {}
-    metrics = (CLASSIFICATION_METRICS + (PROBABILITY_METRICS if proba is not None else [])) if classification else REGRESSION_METRICS
+    metrics = (
+        (CLASSIFICATION_METRICS + (PROBABILITY_METRICS if proba is not None else []))
+        if classification
+        else REGRESSION_METRICS
+    )
     for split, mask in splits.items():
         yt, yp = y_true[mask], y_pred[mask]
         pr = proba[mask] if proba is not None else None

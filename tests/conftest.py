@@ -16,7 +16,7 @@ from sklearn.datasets import load_diabetes, load_iris
 from sklearn.model_selection import train_test_split
 
 from aims_spaces.client import HubClient
-from tests.hubproc import HubProcess
+from aims_spaces.testing import HubProcess
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -78,7 +78,9 @@ def anonymous(hub: HubProcess) -> HubClient:
 def iris() -> dict[str, pd.DataFrame | pd.Series]:
     data = load_iris(as_frame=True)
     y = data.target.map(dict(enumerate(data.target_names)))
-    X_train, X_test, y_train, y_test = train_test_split(data.data, y, test_size=0.3, random_state=0, stratify=y)
+    X_train, X_test, y_train, y_test = train_test_split(
+        data.data, y, test_size=0.3, random_state=0, stratify=y
+    )
     return {"X_train": X_train, "X_test": X_test, "y_train": y_train, "y_test": y_test}
 
 

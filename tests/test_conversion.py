@@ -27,13 +27,20 @@ def _mixed(iris):
 def test_pipeline_with_column_transformer_converts_with_exact_parity(iris):
     Xtr, X = _mixed(iris)
     numeric = [c for c in X.columns if c != "colour"]
-    pipe = Pipeline([
-        ("prep", ColumnTransformer([
-            ("num", StandardScaler(), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour"]),
-        ])),
-        ("clf", LogisticRegression(max_iter=1000, C=0.5)),
-    ]).fit(Xtr, iris["y_train"])
+    pipe = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), numeric),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour"]),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression(max_iter=1000, C=0.5)),
+        ]
+    ).fit(Xtr, iris["y_train"])
     schema = infer_schema(X)
     classes = class_list(clean_labels(iris["y_train"], "y"))
     out = convert(pipe, schema=schema, task_type=TaskType.CLASSIFICATION, classes=classes, sample=X)

@@ -57,7 +57,10 @@ def test_regression_targets_must_be_finite_numbers():
 def test_schema_inference_and_unsupported_columns():
     df = pd.DataFrame({"a": [1.0], "b": [1], "c": ["x"], "d": [True]})
     assert [c.dtype for c in infer_schema(df)] == [
-        ColumnType.FLOAT, ColumnType.INT, ColumnType.STRING, ColumnType.BOOL
+        ColumnType.FLOAT,
+        ColumnType.INT,
+        ColumnType.STRING,
+        ColumnType.BOOL,
     ]
     with pytest.raises(InvalidEvalData, match="'when'"):
         infer_schema(pd.DataFrame({"when": pd.to_datetime(["2024-01-01"])}))

@@ -3,7 +3,7 @@ import pytest
 from sklearn import metrics as skm
 
 from aims_spaces.domain import Metric
-from evaluators.metrics import METRICS, _resampled, bootstrap_interval, _per_row_terms
+from evaluators.metrics import METRICS, _per_row_terms, _resampled, bootstrap_interval
 
 rng = np.random.default_rng(0)
 K = 4
@@ -16,7 +16,9 @@ R_PRED = R_TRUE + rng.normal(scale=0.5, size=300)
 
 def test_classification_metrics_match_scikit_learn():
     assert METRICS[Metric.ACCURACY](Y_TRUE, Y_PRED) == pytest.approx(skm.accuracy_score(Y_TRUE, Y_PRED))
-    assert METRICS[Metric.F1_MACRO](Y_TRUE, Y_PRED, k=K) == pytest.approx(skm.f1_score(Y_TRUE, Y_PRED, average="macro"))
+    assert METRICS[Metric.F1_MACRO](Y_TRUE, Y_PRED, k=K) == pytest.approx(
+        skm.f1_score(Y_TRUE, Y_PRED, average="macro")
+    )
     assert METRICS[Metric.LOG_LOSS](Y_TRUE, Y_PRED, proba=PROBA, k=K) == pytest.approx(
         skm.log_loss(Y_TRUE, PROBA, labels=range(K)), rel=1e-6
     )
@@ -26,12 +28,16 @@ def test_classification_metrics_match_scikit_learn():
 
 
 def test_regression_metrics_match_scikit_learn():
-    assert METRICS[Metric.RMSE](R_TRUE, R_PRED) == pytest.approx(np.sqrt(skm.mean_squared_error(R_TRUE, R_PRED)))
+    assert METRICS[Metric.RMSE](R_TRUE, R_PRED) == pytest.approx(
+        np.sqrt(skm.mean_squared_error(R_TRUE, R_PRED))
+    )
     assert METRICS[Metric.R2](R_TRUE, R_PRED) == pytest.approx(skm.r2_score(R_TRUE, R_PRED))
     assert METRICS[Metric.MAE](R_TRUE, R_PRED) == pytest.approx(skm.mean_absolute_error(R_TRUE, R_PRED))
 
 
-@pytest.mark.parametrize("metric", [Metric.ACCURACY, Metric.F1_MACRO, Metric.PRECISION_MACRO, Metric.RECALL_MACRO])
+@pytest.mark.parametrize(
+    "metric", [Metric.ACCURACY, Metric.F1_MACRO, Metric.PRECISION_MACRO, Metric.RECALL_MACRO]
+)
 def test_vectorised_resamples_equal_the_plain_metric(metric):
     idx = np.random.default_rng(1).integers(0, Y_TRUE.size, size=(5, Y_TRUE.size))
     fast = _resampled(metric, idx, Y_TRUE, Y_PRED, _per_row_terms(metric, Y_TRUE, Y_PRED, None), K)

@@ -15,9 +15,20 @@ from evaluators.scoring import evaluate
 
 def _job(schema, classes, split=True, task=TaskType.CLASSIFICATION, metric=Metric.ACCURACY):
     return EvaluationJob(
-        submission_id=1, playground="p", version=1, task_type=task, eval_metric=metric, classes=classes,
-        feature_schema=schema, eval_data_id="x", has_competition_split=split, model_sha256=None,
-        predictions_sha256=None, artifact_url="", evaldata_dir="", bootstrap_samples=200,
+        submission_id=1,
+        playground="p",
+        version=1,
+        task_type=task,
+        eval_metric=metric,
+        classes=classes,
+        feature_schema=schema,
+        eval_data_id="x",
+        has_competition_split=split,
+        model_sha256=None,
+        predictions_sha256=None,
+        artifact_url="",
+        evaldata_dir="",
+        bootstrap_samples=200,
     )
 
 
@@ -53,8 +64,13 @@ def test_uploaded_predictions_alone_are_scored_unverified(iris, model):
     _, _, schema, classes = model
     y = iris["y_test"]
     labels = EvalLabels(np.array(list(y), dtype=object), np.ones(len(y), dtype=bool))
-    res = evaluate(_job(schema, classes, split=False), labels=labels, features=None, model_bytes=None,
-                   uploaded=pd.DataFrame({"prediction": list(y)}))
+    res = evaluate(
+        _job(schema, classes, split=False),
+        labels=labels,
+        features=None,
+        model_bytes=None,
+        uploaded=pd.DataFrame({"prediction": list(y)}),
+    )
     assert res.ok and not res.verified
     assert res.scores["all"]["accuracy"] == 1.0
     assert "log_loss" not in res.scores["all"]
@@ -64,8 +80,13 @@ def test_a_model_that_gives_unknown_classes_fails_with_a_clear_message(iris, mod
     clf, onnx, schema, _ = model
     y = iris["y_test"]
     labels = EvalLabels(np.array(["x"] * len(y), dtype=object), np.ones(len(y), dtype=bool))
-    res = evaluate(_job(schema, ["x", "z"], split=False), labels=labels, features=iris["X_test"],
-                   model_bytes=onnx, uploaded=None)
+    res = evaluate(
+        _job(schema, ["x", "z"], split=False),
+        labels=labels,
+        features=iris["X_test"],
+        model_bytes=onnx,
+        uploaded=None,
+    )
     assert not res.ok
     assert "not classes of this playground" in res.error
 
@@ -74,7 +95,12 @@ def test_regression(diabetes):
     y = diabetes["y_test"].to_numpy()
     labels = EvalLabels(y.astype(float), np.ones(len(y), dtype=bool))
     schema = [Column(name=c, dtype="float") for c in diabetes["X_test"].columns]
-    res = evaluate(_job(schema, None, split=False, task=TaskType.REGRESSION, metric=Metric.RMSE), labels=labels,
-                   features=None, model_bytes=None, uploaded=pd.DataFrame({"prediction": y + 1.0}))
+    res = evaluate(
+        _job(schema, None, split=False, task=TaskType.REGRESSION, metric=Metric.RMSE),
+        labels=labels,
+        features=None,
+        model_bytes=None,
+        uploaded=pd.DataFrame({"prediction": y + 1.0}),
+    )
     assert res.scores["all"]["rmse"] == pytest.approx(1.0)
     assert res.scores["all"]["mae"] == pytest.approx(1.0)

@@ -1,4 +1,10 @@
-"""Start and stop real hub processes for tests (uvicorn + local Ray, as `make run` does)."""
+"""Throwaway hubs in subprocesses, for tests and benchmarks (uvicorn + local Ray, as `make run`).
+
+    with HubProcess(tmp_path / "home").start() as hub:
+        client = HubClient(hub.url, token=hub.admin_token)
+
+Needs ``psutil`` (the ``dev`` extra) to find and stop the processes Ray starts.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # so `python app.py` resolves in a source checkout
 
 
 def free_port() -> int:
@@ -26,8 +32,14 @@ def free_port() -> int:
 class HubProcess:
     """A hub running in its own process group, so a test can crash it like a power cut."""
 
-    def __init__(self, home: Path, *, port: int | None = None, env: dict[str, str] | None = None,
-                 command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
         self.home = Path(home)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -49,8 +61,9 @@ class HubProcess:
         env.pop("AIMS_TOKEN", None)
         env.update(self.extra_env)
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -63,6 +76,12 @@ class HubProcess:
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"hub did not start within {timeout} s; log:\n{self.log()}")
+
+    def __enter__(self) -> HubProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def log(self) -> str:
         try:
