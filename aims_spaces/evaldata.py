@@ -34,7 +34,10 @@ class EvalLabels:
 
 
 def _dataset_from_frame(df: pd.DataFrame) -> Any:
+    import datasets
     from datasets import Dataset
+
+    datasets.disable_progress_bars()  # a hub log is not a terminal
 
     return Dataset.from_pandas(df, preserve_index=False)
 

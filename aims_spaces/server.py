@@ -131,7 +131,8 @@ class HubServer:
 def run(settings: Settings | None = None) -> None:
     """Start the hub and serve until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     server = HubServer(settings or Settings())
     try:
         server.start()

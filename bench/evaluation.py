@@ -38,9 +38,7 @@ def pct(values: list[float], q: float) -> float:
 
 def summary(name: str, values: list[float]) -> str:
     ms = [v * 1000 for v in values]
-    return (
-        f"| {name} | {len(ms)} | {statistics.median(ms):.1f} | {pct(ms, 95):.1f} | {pct(ms, 99):.1f} |"
-    )
+    return f"| {name} | {len(ms)} | {statistics.median(ms):.1f} | {pct(ms, 95):.1f} | {pct(ms, 99):.1f} |"
 
 
 def main() -> None:
@@ -84,8 +82,11 @@ def main() -> None:
 
         t = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.burst) as pool:
-            subs = list(pool.map(lambda _: pg.submit_model(model=onnx, prediction_submission=preds),
-                                 range(args.burst)))
+            subs = list(
+                pool.map(
+                    lambda _: pg.submit_model(model=onnx, prediction_submission=preds), range(args.burst)
+                )
+            )
         accepted = time.perf_counter() - t
         for s in subs:
             s.wait(timeout=600)
@@ -127,12 +128,18 @@ def main() -> None:
     print(summary("alternative: stateless evaluator, loads eval data per submission", stateless))
     print()
     print(f"- client-side conversion of the LogisticRegression alone: {convert_s * 1000:.0f} ms")
-    print(f"- ours / in-process limit (median): {med(e2e) / med(cached):.1f}×; "
-          f"stateless alternative / in-process limit: {med(stateless) / med(cached):.1f}×")
-    print(f"- {args.burst} submitted at once: all accepted in {accepted:.2f} s, all scored in "
-          f"{burst_s:.2f} s → {args.burst / burst_s * 60:.0f} scored submissions per minute")
-    print(f"- target: median under 1 s from upload to leaderboard row — "
-          f"{'met' if med(e2e) < 1 else 'NOT met'} ({med(e2e) * 1000:.0f} ms)")
+    print(
+        f"- ours / in-process limit (median): {med(e2e) / med(cached):.1f}×; "
+        f"stateless alternative / in-process limit: {med(stateless) / med(cached):.1f}×"
+    )
+    print(
+        f"- {args.burst} submitted at once: all accepted in {accepted:.2f} s, all scored in "
+        f"{burst_s:.2f} s → {args.burst / burst_s * 60:.0f} scored submissions per minute"
+    )
+    print(
+        f"- target: median under 1 s from upload to leaderboard row — "
+        f"{'met' if med(e2e) < 1 else 'NOT met'} ({med(e2e) * 1000:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":
