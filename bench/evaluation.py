@@ -93,11 +93,12 @@ def main() -> None:
         burst_s = time.perf_counter() - t
 
         # The evaluator's own work, in this process, on the same stored job.
-        from evaluators import ray_queue
+        from sqlalchemy import select
+
         from aims_spaces.hub import Hub
         from aims_spaces.registry import Playground, Submission
         from aims_spaces.settings import Settings
-        from sqlalchemy import select
+        from evaluators import ray_queue
 
         local = Hub.open(Settings(home=home))
         with local.registry.session() as s:
