@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import __version__
 from .access import Caller
 from .domain import (
+    DeploymentInfo,
     Leaderboard,
     PlaygroundInfo,
     PlaygroundSpec,
@@ -153,6 +154,10 @@ class CompetitionUpdate(BaseModel):
     deadline: datetime | None = None
     clear_deadline: bool = False
     daily_submission_limit: int | None = Field(default=None, ge=1)
+
+
+class DeployRequest(BaseModel):
+    version: int
 
 
 class Health(BaseModel):
@@ -395,6 +400,22 @@ def create_app(hub: Hub) -> FastAPI:
             media_type="application/octet-stream",
             headers={"Content-Disposition": f'attachment; filename="{name}-v{version}.{suffix}"'},
         )
+
+    # --- deployment ---------------------------------------------------------------------------
+
+    @api.post("/playgrounds/{name}/deployment", response_model=DeploymentInfo, tags=["deployment"])
+    def deploy(name: str, body: DeployRequest, who: CallerDep) -> DeploymentInfo:
+        """Serve a version on the playground's endpoint; swaps with no downtime if one serves."""
+        return hub.deployments.deploy(who, name, body.version)
+
+    @api.get("/playgrounds/{name}/deployment", response_model=DeploymentInfo, tags=["deployment"])
+    def get_deployment(name: str, who: CallerDep) -> DeploymentInfo:
+        return hub.deployments.get(who, name)
+
+    @api.delete("/playgrounds/{name}/deployment", status_code=204, tags=["deployment"])
+    def undeploy(name: str, who: CallerDep) -> Response:
+        hub.deployments.undeploy(who, name)
+        return Response(status_code=204)
 
     app.include_router(api)
     return app

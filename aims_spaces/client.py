@@ -55,6 +55,8 @@ class HubClient:
         params: dict[str, Any] | None = None,
         files: Any = None,
         data: dict[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
         raw: bool = False,
         timeout: float | None = None,
     ) -> Any:
@@ -63,11 +65,20 @@ class HubClient:
             kwargs["timeout"] = timeout
         try:
             resp = self._http.request(
-                method, path, json=json_body, params=params, files=files, data=data, **kwargs
+                method,
+                path,
+                json=json_body,
+                params=params,
+                files=files,
+                data=data,
+                content=content,
+                headers=headers,
+                **kwargs,
             )
         except httpx.TransportError as e:
+            where = path.split("/api/")[0] if path.startswith("http") else self.url
             raise HubUnavailable(
-                f"cannot reach the hub at {self.url} ({e}); is it running? Start one with `make run`"
+                f"cannot reach {where} ({e}); is the hub running? Start one with `make run`"
             ) from None
         if resp.status_code >= 400:
             try:

@@ -153,6 +153,7 @@ class Column(BaseModel):
     model_config = ConfigDict(frozen=True)
     name: str
     dtype: ColumnType
+    categories: list[str] | None = None  # values seen in the eval data, for string columns
 
 
 class _Frozen(BaseModel):
@@ -324,3 +325,41 @@ class EvaluationJob(_Frozen):
     artifact_url: str
     evaldata_dir: str
     bootstrap_samples: int
+
+
+class Route(_Frozen):
+    """What the prediction endpoint needs to serve one playground's runtime model."""
+
+    playground: str
+    version: int
+    model_sha256: str
+    task_type: TaskType
+    classes: list[Any] | None
+    feature_schema: list[Column]
+    private: bool
+    allowed_user_ids: list[int] = Field(default_factory=list)  # owner and members of a private one
+    example: list[dict[str, Any]] = Field(default_factory=list)  # rows to warm the model with
+
+    @property
+    def model_key(self) -> str:
+        return f"{self.model_sha256}:{self.playground}"
+
+
+class LatencySummary(_Frozen):
+    requests: int = 0
+    errors: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+
+class DeploymentInfo(_Frozen):
+    playground: str
+    version: int
+    deployed_at: datetime
+    deployed_by: str
+    predict_url: str
+    ready: bool
+    replicas_ready: int = 0
+    replicas: int = 0
+    stats: LatencySummary = Field(default_factory=LatencySummary)

@@ -21,6 +21,8 @@ builtin exception that fits, so ``except LookupError`` works as a Python user ex
     │   └── UserExists
     ├── PayloadTooLarge                           413
     ├── QuotaExceeded                             429 -- competition submissions per day
+    ├── ModelLoading                              503 -- the runtime model is still loading
+    ├── DeploymentFailed                          502 -- a model could not be loaded to serve
     ├── EvaluationFailed                          -- raised by the client when a submission failed
     ├── HubUnavailable (ConnectionError)          -- the client cannot reach the hub
     └── ServerError                               5xx -- a bug in the hub; never raised on purpose
@@ -114,6 +116,18 @@ class PayloadTooLarge(AimsError):
 
 class QuotaExceeded(AimsError):
     status_code = 429
+
+
+class ModelLoading(AimsError):
+    """The playground's runtime model is loading; retry shortly (a Retry-After header says when)."""
+
+    status_code = 503
+
+
+class DeploymentFailed(AimsError):
+    """The model server could not load or run a model it was asked to deploy."""
+
+    status_code = 503
 
 
 class EvaluationFailed(AimsError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .accounts import Accounts
+from .deployments import Deployments
 from .evaldata import EvalDataRepo
 from .leaderboard import Leaderboards
 from .playgrounds import Playgrounds
@@ -28,6 +29,7 @@ class Hub:
     playgrounds: Playgrounds
     submissions: Submissions
     leaderboards: Leaderboards
+    deployments: Deployments
 
     @classmethod
     def open(cls, settings: Settings) -> Hub:
@@ -48,6 +50,7 @@ class Hub:
             playgrounds=playgrounds,
             submissions=Submissions(registry, store, evaldata, playgrounds, settings),
             leaderboards=Leaderboards(registry, playgrounds),
+            deployments=Deployments(registry, playgrounds, evaldata),
         )
 
     def close(self) -> None:

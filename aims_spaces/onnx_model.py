@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,33 +275,28 @@ class OnnxModel:
                 "a probability/score matrix output"
             )
 
-    def feed(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
-        feeds = {}
-        missing = [c.name for c in self.schema if c.name not in df.columns]
+    def feed(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Model inputs from a DataFrame or a mapping of column name -> 1-D array."""
+        missing = [c.name for c in self.schema if c.name not in columns]
         if missing:
             raise InvalidPredictions(f"the input is missing column(s) {missing}")
+        feeds = {}
         for f in self.feeds_:
-            if f.dtype is np.object_:
-                arr = df[list(f.columns)].astype(object).where(df[list(f.columns)].notna(), "").to_numpy()
-                arr = arr.astype(str).astype(object)
-            else:
-                arr = (
-                    df[list(f.columns)].to_numpy(dtype=f.dtype, na_value=np.nan)
-                    if f.dtype in (np.float32, np.float64, np.float16)
-                    else df[list(f.columns)].to_numpy().astype(f.dtype)
-                )
+            parts = [_column_values(columns[c], f.dtype) for c in f.columns]
+            arr = parts[0].reshape(-1, 1) if len(parts) == 1 else np.column_stack(parts)
             feeds[f.input_name] = arr if f.rank == 2 else arr.reshape(-1)
         return feeds
 
-    def run(self, df: pd.DataFrame) -> ModelOutput:
+    def run(self, columns: Mapping[str, Any]) -> ModelOutput:
+        """Predict for a DataFrame or a mapping of column name -> 1-D array."""
         try:
-            raw = self.session_.run(None, self.feed(df))
+            raw = self.session_.run(None, self.feed(columns))
         except (InvalidPredictions, InvalidModel):
             raise
         except Exception as e:  # onnxruntime's errors are not part of a stable hierarchy
             raise InvalidModel(f"the model failed to run on the eval features: {_first_line(e)}") from None
         outputs = {o.name: v for o, v in zip(self.outputs_, raw, strict=True)}
-        n = len(df)
+        n = len(columns[self.schema[0].name]) if self.schema else len(raw[0])
         if self.task_type is TaskType.REGRESSION:
             values = np.asarray(outputs[self.value_output_], dtype=np.float64)
             if values.ndim == 2 and values.shape[1] == 1:
@@ -346,6 +341,19 @@ class OnnxModel:
                 f"playground's {k} classes"
             )
         return _reorder(raw, self.proba_columns_, k)
+
+
+def _column_values(values: Any, dtype: Any) -> np.ndarray:
+    if dtype is np.object_:
+        arr = np.asarray(values, dtype=object)
+        missing = pd.isna(arr)
+        if missing.any():
+            arr = arr.copy()
+            arr[missing] = ""
+        return arr if all(isinstance(v, str) for v in arr) else arr.astype(str).astype(object)
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan).astype(dtype, copy=False)
+    return np.asarray(values).astype(dtype, copy=False)
 
 
 def _reorder(raw: np.ndarray, columns: np.ndarray, k: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from .client import HubClient, default_client
 from .conversion import convert
 from .domain import (
     Board,
+    DeploymentInfo,
     InputType,
     Leaderboard,
     PlaygroundInfo,
@@ -164,6 +165,7 @@ class ModelPlayground:
         self.eval_metric = eval_metric
         self._client = client
         self._info: PlaygroundInfo | None = None
+        self._predict_url: str | None = None
         self._sample: pd.DataFrame | None = None
 
     @property
@@ -392,6 +394,45 @@ class ModelPlayground:
         infos = [self._get_submission_info(v) for v in versions]
         frame = comparison_frame(infos, verbose=verbose)
         return frame.style.apply(_highlight_differences, axis=1)
+
+    # --- deploy ------------------------------------------------------------------------------
+
+    def deploy_model(self, version: int) -> DeploymentInfo:
+        """Serve ``version`` at ``POST <serve url>/<name>/predict`` and in the demo (owner only)."""
+        info = DeploymentInfo.model_validate(
+            self.client.request(
+                "POST", self._path("/deployment"), json_body={"version": int(version)}, timeout=180
+            )
+        )
+        self._predict_url = info.predict_url
+        return info
+
+    def update_runtime_model(self, version: int) -> DeploymentInfo:
+        """Swap the served model for ``version``; requests in flight keep succeeding."""
+        return self.deploy_model(version)
+
+    def undeploy(self) -> None:
+        self.client.request("DELETE", self._path("/deployment"))
+        self._predict_url = None
+
+    def get_deployment(self) -> DeploymentInfo:
+        """Which version serves, since when, request and error counts, latency percentiles."""
+        info = DeploymentInfo.model_validate(self.client.request("GET", self._path("/deployment")))
+        self._predict_url = info.predict_url
+        return info
+
+    def predict(self, X: Any) -> pd.DataFrame:
+        """Predictions of the runtime model over REST: ``prediction`` (+ ``proba_<class>``)."""
+        url = self._predict_url or self.get_deployment().predict_url
+        frame = to_frame(X, "X")
+        body = b'{"rows": ' + frame.to_json(orient="records", double_precision=15).encode() + b"}"
+        out = self.client.request("POST", url, content=body, headers={"Content-Type": "application/json"})
+        result = pd.DataFrame({"prediction": out["predictions"]})
+        if "probabilities" in out:
+            proba = pd.DataFrame(out["probabilities"])
+            result = pd.concat([result, proba.add_prefix("proba_")], axis=1)
+        result.attrs["model_version"] = out.get("model_version")
+        return result
 
     def instantiate_model(self, version: int, *, prefer: str = "original") -> Any:
         """The submitted model: the scikit-learn original from its skops file when there is one

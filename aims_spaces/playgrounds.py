@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,6 +77,18 @@ class Playgrounds:
         self.registry = registry
         self.evaldata = evaldata
         self.settings = settings
+        self._access_listeners: list[Callable[[str], None]] = []
+
+    def on_access_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` after a playground's members change or it is deleted."""
+        self._access_listeners.append(listener)
+
+    def _access_changed(self, name: str) -> None:
+        for listener in self._access_listeners:
+            try:
+                listener(name)
+            except Exception:  # the change is committed; a listener failing must not undo it
+                log.exception("access-change listener failed for %s", name)
 
     # --- lookup ---------------------------------------------------------------------------
 
@@ -264,6 +277,7 @@ class Playgrounds:
             eval_data_id = pg.eval_data_id
             s.delete(pg)
         self.evaldata.delete(eval_data_id)
+        self._access_changed(name)
 
     # --- data ------------------------------------------------------------------------------
 
@@ -294,7 +308,9 @@ class Playgrounds:
             if s.get(Member, (pg.id, uid)) is None and uid != pg.owner_id:
                 s.add(Member(playground_id=pg.id, user_id=uid))
                 s.flush()
-            return self.info(s, pg, caller)
+            info = self.info(s, pg, caller)
+        self._access_changed(name)
+        return info
 
     def remove_member(self, caller: Caller | None, name: str, username: str) -> PlaygroundInfo:
         with self.registry.session() as s:
@@ -305,7 +321,9 @@ class Playgrounds:
                 raise UserNotFound(f"{username!r} is not a member of playground {name!r}")
             s.delete(member)
             s.flush()
-            return self.info(s, pg, caller)
+            info = self.info(s, pg, caller)
+        self._access_changed(name)
+        return info
 
     def update_competition(
         self,

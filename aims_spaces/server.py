@@ -18,17 +18,20 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _ray_environment() -> None:
+def _ray_environment(settings: Settings) -> None:
+    from serving.deployer import serve_environment
+
     # Must be set before ray.init so every Ray process inherits them.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.update(serve_environment(settings))
 
 
 def start_ray(settings: Settings) -> None:
     import ray
 
-    _ray_environment()
+    _ray_environment(settings)
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {
@@ -49,10 +52,12 @@ class HubServer:
         self.settings = settings
         self.hub: Hub | None = None
         self.queue: Any = None
+        self.deployer: Any = None
         self.first_start_token: str | None = None
 
     def start(self) -> Hub:
         from evaluators.ray_queue import RayEvaluationQueue
+        from serving.deployer import RayServeDeployer
 
         hub = Hub.open(self.settings)
         self.hub = hub
@@ -71,6 +76,9 @@ class HubServer:
         self.queue.warm_up()
         hub.submissions.attach_queue(self.queue)
         hub.submissions.requeue_unfinished()
+        self.deployer = RayServeDeployer(self.settings)
+        self.deployer.start(hub.deployments.routes())  # restores every deployment
+        hub.deployments.attach_deployer(self.deployer)
         return hub
 
     def serve(self) -> None:
@@ -95,6 +103,7 @@ class HubServer:
         print(
             f"aims_spaces hub running at {self.settings.url}\n"
             f"  REST API docs: {self.settings.url}/docs\n"
+            f"  predictions: {self.settings.serve_url}/<playground>/predict\n"
             f"  admin credentials: {self.settings.admin_credentials_path}\n"
             f"  data: {self.settings.home}",
             flush=True,
@@ -122,6 +131,8 @@ class HubServer:
 
         if self.queue is not None:
             self.queue.close()
+        if self.deployer is not None:
+            self.deployer.stop()
         if ray.is_initialized():
             ray.shutdown()
         if self.hub is not None:

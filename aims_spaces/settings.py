@@ -62,6 +62,32 @@ class Settings(BaseSettings):
     daily_submission_limit: int = Field(
         default=5, ge=1, description="Default competition submissions per participant per day."
     )
+    serve_host: str = Field(default="127.0.0.1", description="Interface of the prediction endpoint.")
+    serve_port: int = Field(default=8000, description="Port of the prediction endpoint (Ray Serve).")
+    serve_fast_ingress: bool = Field(
+        default=True,
+        description="Use Ray Serve's HAProxy ingress (about 10x the throughput of its default "
+        "proxy; HAProxy's stats and metrics ports then listen on all interfaces).",
+    )
+    serve_stats_port: int = Field(default=8404, description="HAProxy stats page (fast ingress).")
+    serve_metrics_port: int = Field(default=9101, description="HAProxy Prometheus metrics (fast ingress).")
+    serve_replicas: int = Field(default=1, ge=1, description="Model-server replicas (fixed count).")
+    serve_max_replicas: int | None = Field(
+        default=None, description="Set above serve_replicas to autoscale between the two."
+    )
+    serve_replica_cpus: float = Field(default=0.25, gt=0, description="CPUs one replica reserves in Ray.")
+    serve_max_ongoing_requests: int = Field(
+        default=64, ge=1, description="Requests one replica takes at once before Serve queues."
+    )
+    model_cache_size: int = Field(
+        default=8, ge=1, description="ONNX sessions one replica keeps loaded (LRU)."
+    )
+    batch_max_size: int = Field(
+        default=64, ge=1, description="Most rows the model server runs in one call (batching)."
+    )
+    batch_wait_ms: float = Field(
+        default=0.5, ge=0, description="How long a request waits for others to batch with."
+    )
     seed_demos: bool = Field(
         default=True, description="On the first start, create demo playgrounds with scored models."
     )
@@ -93,6 +119,10 @@ class Settings(BaseSettings):
     @property
     def admin_credentials_path(self) -> Path:
         return self.home / "admin_credentials.json"
+
+    @property
+    def serve_url(self) -> str:
+        return f"http://{self.serve_host}:{self.serve_port}"
 
     @property
     def max_upload_bytes(self) -> int:

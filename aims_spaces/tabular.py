@@ -18,6 +18,8 @@ import pandas as pd
 from .domain import Column, ColumnType
 from .errors import InvalidEvalData, InvalidInput, InvalidPredictions
 
+MAX_CATEGORIES = 200  # a string column with more distinct values is free text, not a category
+
 
 def frame_to_parquet(df: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
@@ -98,7 +100,11 @@ def infer_schema(df: pd.DataFrame, what: str = "eval_features") -> list[Column]:
                 f"column {name!r} of {what} has dtype {df[name].dtype} that is not supported; "
                 "use numbers, booleans or strings"
             )
-        schema.append(Column(name=str(name), dtype=ctype))
+        categories = None
+        if ctype is ColumnType.STRING:
+            seen = sorted({str(v) for v in df[name].dropna().unique()})
+            categories = seen if len(seen) <= MAX_CATEGORIES else None
+        schema.append(Column(name=str(name), dtype=ctype, categories=categories))
     return schema
 
 

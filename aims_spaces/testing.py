@@ -43,6 +43,10 @@ class HubProcess:
         self.home = Path(home)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.serve_port = free_port()
+        self.serve_url = f"http://127.0.0.1:{self.serve_port}"
+        self.serve_stats_port = free_port()
+        self.serve_metrics_port = free_port()
         self.extra_env = env or {}
         self.command = command or [sys.executable, "-m", "aims_spaces", "serve"]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -56,6 +60,9 @@ class HubProcess:
             AIMS_HOST="127.0.0.1",
             AIMS_SEED_DEMOS="false",
             AIMS_RAY_NUM_CPUS="2",
+            AIMS_SERVE_PORT=str(self.serve_port),
+            AIMS_SERVE_STATS_PORT=str(self.serve_stats_port),
+            AIMS_SERVE_METRICS_PORT=str(self.serve_metrics_port),
             PYTHONUNBUFFERED="1",
         )
         env.pop("AIMS_TOKEN", None)

@@ -38,7 +38,11 @@ def _isolated_client_config(tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     """The session's hub, started the Spaces way (`python app.py`)."""
     root = tmp_path_factory.mktemp("hub")
-    proc = HubProcess(root / "home", env={"AIMS_MAX_UPLOAD_MB": "8"}, command=[sys.executable, "app.py"])
+    proc = HubProcess(
+        root / "home",
+        env={"AIMS_MAX_UPLOAD_MB": "8", "AIMS_MODEL_CACHE_SIZE": "2"},
+        command=[sys.executable, "app.py"],
+    )
     proc.start()
     yield proc
     proc.stop()

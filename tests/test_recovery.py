@@ -78,9 +78,13 @@ def test_a_killed_evaluator_worker_is_retried_and_scores_once(slow_hub, slow_pg)
     assert list(board["version"]).count(sub.version) == 1
 
 
-def test_a_hub_crash_loses_no_accepted_submission(slow_hub, slow_pg):
+def test_a_hub_crash_loses_no_accepted_submission_and_keeps_deployments(slow_hub, slow_pg):
     pg, onnx = slow_pg
     before = {s.version for s in pg.list_submissions()}
+    served = min(before)
+    pg.deploy_model(served)
+    rows = pg.get_eval_features().head(5)
+    expected = pg.predict(rows)
     sub = pg.submit_model(model=onnx)
     _evaluator_process(slow_hub)  # evaluation under way
     slow_hub.crash()
@@ -92,6 +96,12 @@ def test_a_hub_crash_loses_no_accepted_submission(slow_hub, slow_pg):
     assert sub.status is SubmissionStatus.SCORED
     assert {s.version for s in pg.list_submissions()} == before | {sub.version}
     assert not leftover.exists()
+    # The deployment came back with the hub, serving the same model.
+    assert pg.get_deployment().version == served
+    after = pg.predict(rows)
+    assert (
+        list(after["prediction"]) == list(expected["prediction"]) and after.attrs["model_version"] == served
+    )
     # Versions keep counting from where they were, with no gap.
     assert pg.submit_model(model=onnx).version == sub.version + 1
 

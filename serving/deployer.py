@@ -1,0 +1,146 @@
+"""What the hub drives: start Ray Serve with the prediction app, and stage, activate and remove
+routes through the shared serving state."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from aims_spaces.domain import Route
+from aims_spaces.errors import DeploymentFailed, InvalidModel
+from aims_spaces.settings import Settings
+
+from .app import ServeConfig, build_app
+from .state import ServingState
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "aims_spaces"
+APP_NAME = "aims-predictions"
+
+
+def serve_environment(settings: Settings) -> dict[str, str]:
+    """Environment Ray must start with (every Ray process inherits it) for the chosen ingress."""
+    if not settings.serve_fast_ingress:
+        return {}
+    # HAProxy's admin socket path may hold at most 97 characters, and Ray adds a 40-character
+    # folder: keep the base short, and distinct per hub by its port.
+    haproxy = Path(tempfile.gettempdir()) / f"aims-serve-{settings.serve_port}"
+    haproxy.mkdir(parents=True, exist_ok=True)
+    return {
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.serve_stats_port),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.serve_metrics_port),
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(haproxy / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(haproxy / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(haproxy),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(haproxy / "server-state"),
+    }
+
+
+class RayServeDeployer:
+    """Implements the service layer's ``Deployer`` with Ray Serve."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.predict_base_url = settings.serve_url
+        self._state_name = f"aims-serving-state-{settings.serve_port}"
+        self.state: Any = None
+
+    def start(self, routes: list[Route]) -> None:
+        from ray import serve
+
+        self.state = (
+            ray.remote(ServingState)
+            .options(name=self._state_name, namespace=NAMESPACE, num_cpus=0, get_if_exists=True)
+            .remote()
+        )
+        ray.get(self.state.set_routes.remote(routes))
+        serve.start(
+            http_options={"host": self.settings.serve_host, "port": self.settings.serve_port},
+            logging_config={"enable_access_log": False},
+        )
+        s = self.settings
+        config = ServeConfig(
+            database_url=s.resolved_database_url,
+            artifact_url=s.resolved_artifact_url,
+            state_actor=self._state_name,
+            namespace=NAMESPACE,
+            model_cache_size=s.model_cache_size,
+            batch_max_size=s.batch_max_size,
+            batch_wait_s=s.batch_wait_ms / 1000,
+            replicas=s.serve_replicas,
+            max_replicas=s.serve_max_replicas,
+            replica_cpus=s.serve_replica_cpus,
+            max_ongoing_requests=s.serve_max_ongoing_requests,
+        )
+        serve.run(build_app(config), name=APP_NAME, route_prefix="/")
+        log.info("predictions served at %s/<playground>/predict", self.predict_base_url)
+
+    def predict_url(self, playground: str) -> str:
+        return f"{self.predict_base_url}/{playground}/predict"
+
+    def set_routes(self, routes: list[Route]) -> None:
+        self._wait_applied(ray.get(self.state.set_routes.remote(routes)))
+
+    def stage(self, route: Route, timeout_s: float = 120.0) -> None:
+        """Have every live replica load and warm the route's model; raise if one cannot."""
+        ray.get(self.state.stage.remote(route))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ready = ray.get(self.state.readiness.remote(route.model_key))
+            if ready["error"]:
+                ray.get(self.state.unstage.remote(route.playground))
+                raise InvalidModel(
+                    f"the model server could not load version {route.version}: {ready['error']}"
+                )
+            if ready["live"] and ready["ready"] >= ready["live"]:
+                return
+            if time.monotonic() > deadline:
+                ray.get(self.state.unstage.remote(route.playground))
+                raise DeploymentFailed(
+                    f"version {route.version} was loaded by {ready['ready']} of {ready['live']} "
+                    f"replicas within {timeout_s:.0f} s"
+                )
+            time.sleep(0.05)
+
+    def _wait_applied(self, generation: int, timeout_s: float = 10.0) -> None:
+        # Until every replica has the new routes, a request may still see the old ones.
+        deadline = time.monotonic() + timeout_s
+        while not ray.get(self.state.caught_up.remote(generation)):
+            if time.monotonic() > deadline:
+                log.warning(
+                    "replicas did not apply routes generation %d within %.0f s", generation, timeout_s
+                )
+                return
+            time.sleep(0.02)
+
+    def activate(self, playground: str) -> None:
+        self._wait_applied(ray.get(self.state.activate.remote(playground)))
+
+    def unstage(self, playground: str) -> None:
+        ray.get(self.state.unstage.remote(playground))
+
+    def remove(self, playground: str) -> None:
+        self._wait_applied(ray.get(self.state.remove.remote(playground)))
+
+    def summary(self, playground: str) -> dict[str, Any]:
+        return ray.get(self.state.summary.remote(playground))
+
+    def stop(self) -> None:
+        from ray import serve
+
+        if not self.settings.ray_address:
+            # A local Ray goes down with the hub and takes Serve along; a graceful serve.shutdown
+            # would wait out the replicas' 30 s ingress draining period for nothing.
+            return
+        try:
+            serve.shutdown()
+        except Exception:  # Ray may already be going down; nothing left to release then
+            log.debug("serve.shutdown failed", exc_info=True)

@@ -1,0 +1,99 @@
+"""Loading ONNX models for serving and running batches of requests through them.
+
+Plain Python: the Serve deployment keeps the loaded models in ``@serve.multiplexed``'s LRU and
+calls :meth:`ModelServer.load` on a miss and :meth:`ModelServer.run_batch` per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from aims_spaces.domain import Route
+from aims_spaces.errors import InvalidModel
+from aims_spaces.onnx_model import ModelOutput, OnnxModel
+from aims_spaces.storage import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+
+class LoadedModel:
+    """An ONNX model bound to one playground's route, as held in a replica's cache."""
+
+    def __init__(
+        self, route: Route, model: OnnxModel, on_unload: Callable[[str], None] | None = None
+    ) -> None:
+        self.route = route
+        self.model = model
+        self._on_unload = on_unload
+
+    def __del__(self) -> None:
+        # Ray Serve's multiplexer calls this when it evicts the model from its LRU.
+        callback, self._on_unload = self._on_unload, None
+        if callback is not None:
+            callback(self.route.model_key)
+
+
+class ModelServer:
+    def __init__(self, artifact_url: str, threads: int = 1) -> None:
+        self.store = ArtifactStore(artifact_url)
+        self.threads = threads
+
+    def load(self, route: Route) -> OnnxModel:
+        """Load the route's model and run it once on its example rows (or one made-up row), so
+        the first real request finds it warm."""
+        data = self.store.get(route.model_sha256)
+        model = OnnxModel(
+            data,
+            schema=route.feature_schema,
+            task_type=route.task_type,
+            classes=route.classes,
+            threads=self.threads,
+        ).load()
+        model.run(warm_up_columns(route))
+        return model
+
+    @staticmethod
+    def run_batch(
+        model: OnnxModel, requests: Sequence[tuple[dict[str, np.ndarray], int]]
+    ) -> list[ModelOutput]:
+        """Run several requests' rows as one call and split the outputs back per request."""
+        if len(requests) == 1:
+            return [model.run(requests[0][0])]
+        names = list(requests[0][0])
+        merged = {name: np.concatenate([cols[name] for cols, _ in requests]) for name in names}
+        out = model.run(merged)
+        results, start = [], 0
+        for _, n in requests:
+            stop = start + n
+            results.append(
+                ModelOutput(
+                    indices=None if out.indices is None else out.indices[start:stop],
+                    probabilities=None if out.probabilities is None else out.probabilities[start:stop],
+                    values=None if out.values is None else out.values[start:stop],
+                )
+            )
+            start = stop
+        return results
+
+
+def warm_up_columns(route: Route) -> dict[str, Any]:
+    if route.example:
+        return {
+            c.name: np.array(
+                [row[c.name] for row in route.example],
+                dtype=object if c.dtype.value == "string" else np.float64,
+            )
+            for c in route.feature_schema
+        }
+    if not route.feature_schema:
+        raise InvalidModel("the playground has no feature schema to serve a model with")
+    return {
+        c.name: np.array([(c.categories or [""])[0]], dtype=object)
+        if c.dtype.value == "string"
+        else np.zeros(1)
+        for c in route.feature_schema
+    }

@@ -1,0 +1,188 @@
+"""The prediction router's logic: find a playground's runtime model, check the caller may use
+it, turn a JSON body into model inputs (or say exactly what is wrong with it), and turn model
+outputs into labels. Plain Python; the Serve deployment in :mod:`serving.app` wraps it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import orjson
+
+from aims_spaces.access import Caller
+from aims_spaces.domain import ColumnType, Route, TaskType
+from aims_spaces.errors import AimsError, AuthenticationRequired, InvalidInput, NotFound
+from aims_spaces.onnx_model import ModelOutput
+
+MAX_ROWS = 100_000
+
+
+class InvalidRows(InvalidInput):
+    """A prediction request body that does not fit the model's input schema."""
+
+
+def not_served(name: str) -> NotFound:
+    # The same words whether the playground is missing, not deployed or private to others.
+    return NotFound(
+        f"playground {name!r} has no deployed model, does not exist, or is private and you are not a member"
+    )
+
+
+class TokenCache:
+    """Remembers token -> caller lookups for a while, so a request rarely touches the registry."""
+
+    def __init__(
+        self, lookup: Callable[[str], Caller | None], ttl_s: float = 30.0, negative_ttl_s: float = 5.0
+    ):
+        self.lookup = lookup
+        self.ttl_s = ttl_s
+        self.negative_ttl_s = negative_ttl_s
+        self._cache: dict[str, tuple[float, Caller | None]] = {}
+
+    def __call__(self, token: str) -> Caller | None:
+        now = time.monotonic()
+        hit = self._cache.get(token)
+        if hit is not None and hit[0] > now:
+            if hit[1] is None:
+                raise AuthenticationRequired(
+                    "the API token is not valid (revoked, mistyped or from another hub)"
+                )
+            return hit[1]
+        try:
+            caller = self.lookup(token)
+        except AuthenticationRequired:
+            self._cache[token] = (now + self.negative_ttl_s, None)
+            raise
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[token] = (now + self.ttl_s, caller)
+        return caller
+
+
+class Router:
+    def __init__(self, authenticate: Callable[[str], Caller | None]) -> None:
+        self.authenticate = authenticate
+        self.routes: dict[str, Route] = {}
+
+    def resolve(self, playground: str, authorization: str | None) -> Route:
+        route = self.routes.get(playground)
+        if route is None:
+            raise not_served(playground)
+        if route.private:
+            token = _bearer(authorization)
+            if token is None:
+                raise not_served(playground)
+            caller = self.authenticate(token)
+            if caller is None or not (caller.is_admin or caller.user_id in route.allowed_user_ids):
+                raise not_served(playground)
+        return route
+
+    def parse(self, route: Route, body: bytes) -> tuple[dict[str, np.ndarray], int]:
+        """Model inputs, column by column, from ``{"rows": [{column: value, ...}, ...]}``."""
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise InvalidRows(f"the body is not valid JSON: {e}") from None
+        if not isinstance(doc, dict) or "rows" not in doc:
+            raise InvalidRows('the body must be a JSON object {"rows": [{"<column>": <value>, ...}, ...]}')
+        rows = doc["rows"]
+        if isinstance(rows, dict):
+            rows = [rows]
+        if not isinstance(rows, list) or not rows:
+            raise InvalidRows('"rows" must be a non-empty list of objects, one per row')
+        if len(rows) > MAX_ROWS:
+            raise InvalidRows(f"at most {MAX_ROWS} rows per request, got {len(rows)}")
+        schema = route.feature_schema
+        names = [c.name for c in schema]
+        columns: dict[str, list[Any]] = {name: [] for name in names}
+        known = set(names)
+        for i, row in enumerate(rows):
+            if isinstance(row, list):
+                if len(row) != len(names):
+                    raise InvalidRows(
+                        f"row {i} has {len(row)} values; expected {len(names)} in the order {names}"
+                    )
+                row = dict(zip(names, row, strict=True))
+            elif not isinstance(row, dict):
+                raise InvalidRows(f"row {i} must be an object of column values, got {type(row).__name__}")
+            if len(row) != len(names) or row.keys() != known:
+                missing = [n for n in names if n not in row]
+                extra = [k for k in row if k not in known]
+                parts = []
+                if missing:
+                    parts.append(f"missing column(s) {missing}")
+                if extra:
+                    parts.append(f"unknown column(s) {extra}")
+                raise InvalidRows(f"row {i}: {'; '.join(parts)}; the model takes {names}")
+            for name in names:
+                columns[name].append(row[name])
+        out: dict[str, np.ndarray] = {}
+        for col in schema:
+            out[col.name] = _column_array(col.name, col.dtype, columns[col.name], col.categories)
+        return out, len(rows)
+
+    @staticmethod
+    def format(route: Route, output: ModelOutput) -> dict[str, Any]:
+        if route.task_type is TaskType.REGRESSION:
+            assert output.values is not None
+            return {"predictions": output.values.tolist(), "model_version": route.version}
+        classes = route.classes or []
+        assert output.indices is not None
+        result: dict[str, Any] = {"predictions": [classes[int(i)] for i in output.indices]}
+        if output.probabilities is not None:
+            keys = [str(c) for c in classes]
+            result["probabilities"] = [
+                {k: round(float(p), 6) for k, p in zip(keys, row, strict=True)}
+                for row in output.probabilities
+            ]
+        result["model_version"] = route.version
+        return result
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _column_array(
+    name: str, dtype: ColumnType, values: list[Any], categories: list[str] | None
+) -> np.ndarray:
+    if dtype is ColumnType.STRING:
+        for i, v in enumerate(values):
+            if not isinstance(v, str):
+                raise InvalidRows(f"row {i}, column {name!r}: expected a string, got {_describe(v)}")
+        if categories is not None:
+            allowed = set(categories)
+            for i, v in enumerate(values):
+                if v not in allowed:
+                    raise InvalidRows(
+                        f"row {i}, column {name!r}: unknown category {v!r}; known: {sorted(allowed)[:20]}"
+                    )
+        return np.array(values, dtype=object)
+    for i, v in enumerate(values):
+        if isinstance(v, bool):
+            if dtype is not ColumnType.BOOL:
+                continue  # true/false as 1/0 is fine for numeric columns
+        elif not isinstance(v, (int, float)):
+            raise InvalidRows(f"row {i}, column {name!r}: expected a number, got {_describe(v)}")
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise InvalidRows(f"row {i}, column {name!r}: {v!r} is not a finite number")
+        if dtype is ColumnType.INT and isinstance(v, float) and not v.is_integer():
+            raise InvalidRows(f"row {i}, column {name!r}: expected an integer, got {v!r}")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _describe(v: Any) -> str:
+    if v is None:
+        return "null (missing value)"
+    return f"{type(v).__name__} {v!r}"[:80]
+
+
+def error_body(error: AimsError) -> bytes:
+    return orjson.dumps(error.to_payload())

@@ -1,0 +1,259 @@
+"""One-line deployment against the real hub and real Ray Serve."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from aims_spaces import (
+    InvalidSpec,
+    ModelPlayground,
+    NotFound,
+    PermissionDenied,
+    PlaygroundNotFound,
+    SubmissionNotFound,
+)
+
+pytestmark = pytest.mark.hub
+
+
+@pytest.fixture(scope="module")
+def served(users, iris):
+    owner = users("sam")
+    pg = ModelPlayground(input_type="tabular", task_type="classification", name="iris-serve", client=owner)
+    pg.create(
+        eval_data=iris["y_test"],
+        eval_features=iris["X_test"],
+        example_data=iris["X_test"].head(3),
+        y_train=iris["y_train"],
+    )
+    lr = LogisticRegression(max_iter=1000).fit(iris["X_train"], iris["y_train"])
+    rf = RandomForestClassifier(n_estimators=20, random_state=0).fit(iris["X_train"], iris["y_train"])
+    pg.submit_model(model=lr).wait()
+    pg.submit_model(model=rf).wait()
+    pg.submit_model(prediction_submission=iris["y_test"].to_numpy()).wait()  # v3: no model
+    info = pg.deploy_model(1)
+    assert info.version == 1 and info.ready
+    return pg, lr, rf
+
+
+def test_predict_through_the_client_and_plain_http(served, iris, hub):
+    pg, lr, _ = served
+    X = iris["X_test"]
+    out = pg.predict(X)
+    assert list(out["prediction"]) == list(lr.predict(X))
+    proba = out[[f"proba_{c}" for c in lr.classes_]].to_numpy()
+    np.testing.assert_allclose(proba, lr.predict_proba(X), atol=1e-5)
+    assert out.attrs["model_version"] == 1
+
+    rows = X.head(5).to_dict("records")
+    r = httpx.post(f"{hub.serve_url}/iris-serve/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["predictions"] == list(lr.predict(X.head(5)))
+    assert len(body["probabilities"]) == 5 and set(body["probabilities"][0]) == set(lr.classes_)
+    assert body["model_version"] == 1
+
+
+def test_regression_with_many_rows(users, diabetes, hub):
+    owner = users("sam")
+    pg = ModelPlayground(input_type="tabular", task_type="regression", name="diabetes-serve", client=owner)
+    pg.create(eval_data=diabetes["y_test"], eval_features=diabetes["X_test"])
+    ridge = Ridge().fit(diabetes["X_train"], diabetes["y_train"])
+    sub = pg.submit_model(model=ridge).wait()
+    pg.deploy_model(sub.version)
+    X = diabetes["X_test"]
+    r = httpx.post(f"{hub.serve_url}/diabetes-serve/predict", json={"rows": X.to_dict("records")})
+    assert r.status_code == 200
+    got = r.json()["predictions"]
+    assert len(got) == len(X)
+    np.testing.assert_allclose(got, ridge.predict(X), rtol=1e-6)
+    np.testing.assert_allclose(pg.predict(X.head(7))["prediction"], ridge.predict(X.head(7)), rtol=1e-6)
+
+
+def test_private_playground_needs_a_members_token(users, iris, hub):
+    owner, member, outsider = users("sam"), users("mia"), users("otto")
+    pg = ModelPlayground(
+        input_type="tabular",
+        task_type="classification",
+        name="iris-private-serve",
+        private=True,
+        client=owner,
+    )
+    pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
+    sub = pg.submit_model(
+        model=LogisticRegression(max_iter=1000).fit(iris["X_train"], iris["y_train"])
+    ).wait()
+    pg.deploy_model(sub.version)
+    url = f"{hub.serve_url}/iris-private-serve/predict"
+    rows = {"rows": iris["X_test"].head(2).to_dict("records")}
+    assert httpx.post(url, json=rows).status_code == 404
+    assert (
+        httpx.post(url, json=rows, headers={"Authorization": f"Bearer {outsider.token}"}).status_code == 404
+    )
+    assert httpx.post(url, json=rows, headers={"Authorization": "Bearer aims_forged"}).status_code == 401
+    assert httpx.post(url, json=rows, headers={"Authorization": f"Bearer {owner.token}"}).status_code == 200
+    pg.add_member("mia")  # membership reaches the model server without a redeploy
+    r = httpx.post(url, json=rows, headers={"Authorization": f"Bearer {member.token}"})
+    assert r.status_code == 200, r.text
+    with pytest.raises(PlaygroundNotFound):
+        ModelPlayground(name=pg.name, client=outsider).get_deployment()
+
+
+@pytest.mark.parametrize(
+    "payload, status, words",
+    [
+        ({"rows": [{"sepal length (cm)": 5.1}]}, 422, "missing column(s)"),
+        (
+            {
+                "rows": [
+                    {
+                        "sepal length (cm)": 5.1,
+                        "sepal width (cm)": 3.0,
+                        "petal length (cm)": 1.0,
+                        "petal width (cm)": 0.2,
+                        "colour": "red",
+                    }
+                ]
+            },
+            422,
+            "unknown column(s) ['colour']",
+        ),
+        (
+            {
+                "rows": [
+                    {
+                        "sepal length (cm)": "long",
+                        "sepal width (cm)": 3.0,
+                        "petal length (cm)": 1.0,
+                        "petal width (cm)": 0.2,
+                    }
+                ]
+            },
+            422,
+            "row 0, column 'sepal length (cm)': expected a number",
+        ),
+        ({"rows": []}, 422, "non-empty"),
+        ({"columns": {}}, 422, '{"rows"'),
+    ],
+)
+def test_bad_bodies_get_a_4xx_naming_the_problem(served, hub, payload, status, words):
+    r = httpx.post(f"{hub.serve_url}/iris-serve/predict", json=payload)
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]["message"]
+    assert "onnxruntime" not in r.text.lower()
+
+
+def test_other_requests_are_refused_clearly(served, hub):
+    assert httpx.post(f"{hub.serve_url}/iris-serve/predict", content=b"{oops").status_code == 422
+    assert httpx.get(f"{hub.serve_url}/iris-serve/predict").status_code == 405
+    assert httpx.post(f"{hub.serve_url}/no-such-playground/predict", json={"rows": [{}]}).status_code == 404
+    assert httpx.post(f"{hub.serve_url}/iris-serve/other", json={}).status_code == 404
+
+
+def test_deploy_refusals(served, users):
+    pg, _, _ = served
+    with pytest.raises(SubmissionNotFound):
+        pg.deploy_model(99)
+    with pytest.raises(InvalidSpec, match="no model"):
+        pg.deploy_model(3)
+    with pytest.raises(PermissionDenied):
+        ModelPlayground(name=pg.name, client=users("otto")).deploy_model(2)
+    never = ModelPlayground(
+        input_type="tabular", task_type="classification", name="never-deployed", client=users("sam")
+    )
+    never.create(eval_data=["a", "b", "a"])
+    with pytest.raises(NotFound, match="no deployed model"):
+        never.get_deployment()
+
+
+def test_swap_under_load_loses_no_request(served, iris, hub):
+    pg, lr, rf = served
+    url = f"{hub.serve_url}/iris-serve/predict"
+    rows = {"rows": iris["X_test"].head(3).to_dict("records")}
+    seen: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def fire() -> None:
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                r = http.post(url, json=rows)
+                seen.append(
+                    (r.status_code, r.json().get("model_version", -1) if r.status_code == 200 else -1)
+                )
+
+    threads = [threading.Thread(target=fire) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    info = pg.update_runtime_model(2)
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert info.version == 2
+    statuses = [s for s, _ in seen]
+    assert len(statuses) > 50 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+    versions = [v for _, v in seen]
+    assert versions[0] == 1 and versions[-1] == 2
+    after = httpx.post(url, json={"rows": iris["X_test"].to_dict("records")}).json()
+    assert after["model_version"] == 2 and after["predictions"] == list(rf.predict(iris["X_test"]))
+
+
+def test_deployment_reports_traffic(served, hub):
+    pg, _, _ = served
+    url = f"{hub.serve_url}/iris-serve/predict"
+    for _ in range(5):
+        httpx.post(url, json={"rows": [{"bad": 1}]})
+    deadline = time.monotonic() + 10
+    while True:
+        info = pg.get_deployment()
+        if info.stats.errors >= 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert info.stats.requests >= info.stats.errors >= 5
+    assert info.stats.p50_ms is not None and info.stats.p99_ms >= info.stats.p50_ms
+    assert info.replicas >= 1 and info.predict_url.endswith("/iris-serve/predict")
+    # Ray Serve's HAProxy exports Prometheus metrics.
+    metrics = httpx.get(f"http://127.0.0.1:{hub.serve_metrics_port}/metrics")
+    assert metrics.status_code == 200 and "haproxy_" in metrics.text
+
+
+def test_more_models_than_the_cache_holds(users, iris, hub):
+    """The session hub keeps 2 models per replica; 3 deployed playgrounds still all answer."""
+    owner = users("sam")
+    clf = LogisticRegression(max_iter=1000).fit(iris["X_train"], iris["y_train"])
+    names = [f"lru-{i}" for i in range(3)]
+    for i, name in enumerate(names):
+        pg = ModelPlayground(input_type="tabular", task_type="classification", name=name, client=owner)
+        pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
+        sub = pg.submit_model(
+            model=LogisticRegression(max_iter=1000, C=0.1 + i).fit(iris["X_train"], iris["y_train"])
+        ).wait()
+        pg.deploy_model(sub.version)
+    rows = {"rows": iris["X_test"].head(4).to_dict("records")}
+    for _ in range(3):
+        for name in names:
+            r = httpx.post(f"{hub.serve_url}/{name}/predict", json=rows)
+            assert r.status_code == 200, r.text
+    time.sleep(0.6)  # replicas report what they hold every 0.25 s
+    held = [ModelPlayground(name=n, client=owner).get_deployment().replicas_ready for n in names]
+    held += [ModelPlayground(name="iris-serve", client=owner).get_deployment().replicas_ready]
+    assert sum(held) <= 2, held
+    del clf
+
+
+def test_undeploy(users, iris, hub):
+    owner = users("sam")
+    pg = ModelPlayground(name="lru-0", client=owner)
+    pg.undeploy()
+    r = httpx.post(f"{hub.serve_url}/lru-0/predict", json={"rows": iris["X_test"].head(1).to_dict("records")})
+    assert r.status_code == 404
+    with pytest.raises(NotFound):
+        pg.get_deployment()
