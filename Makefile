@@ -18,6 +18,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/evaluation.py
+	$(BIN)/python bench/serving.py   # needs wrk (apt-get install wrk)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

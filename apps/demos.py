@@ -54,6 +54,7 @@ def iris_playground(client: HubClient, name: str = "iris") -> ModelPlayground:
             description=description,
             custom_metadata={"team": "demo"},
         ).wait()
+    pg.deploy_model(1)
     return pg
 
 
@@ -86,6 +87,7 @@ def diabetes_playground(client: HubClient, name: str = "diabetes") -> ModelPlayg
             submission_type="all",
             description=description,
         ).wait()
+    pg.deploy_model(1)
     return pg
 
 

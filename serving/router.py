@@ -132,13 +132,11 @@ class Router:
             return {"predictions": output.values.tolist(), "model_version": route.version}
         classes = route.classes or []
         assert output.indices is not None
-        result: dict[str, Any] = {"predictions": [classes[int(i)] for i in output.indices]}
+        result: dict[str, Any] = {"predictions": [classes[i] for i in output.indices.tolist()]}
         if output.probabilities is not None:
             keys = [str(c) for c in classes]
-            result["probabilities"] = [
-                {k: round(float(p), 6) for k, p in zip(keys, row, strict=True)}
-                for row in output.probabilities
-            ]
+            proba = output.probabilities.round(6).tolist()
+            result["probabilities"] = [dict(zip(keys, row, strict=True)) for row in proba]
         result["model_version"] = route.version
         return result
 
@@ -154,28 +152,36 @@ def _column_array(
     name: str, dtype: ColumnType, values: list[Any], categories: list[str] | None
 ) -> np.ndarray:
     if dtype is ColumnType.STRING:
-        for i, v in enumerate(values):
-            if not isinstance(v, str):
-                raise InvalidRows(f"row {i}, column {name!r}: expected a string, got {_describe(v)}")
+        if not all(type(v) is str for v in values):
+            for i, v in enumerate(values):
+                if not isinstance(v, str):
+                    raise InvalidRows(f"row {i}, column {name!r}: expected a string, got {_describe(v)}")
         if categories is not None:
             allowed = set(categories)
-            for i, v in enumerate(values):
-                if v not in allowed:
-                    raise InvalidRows(
-                        f"row {i}, column {name!r}: unknown category {v!r}; known: {sorted(allowed)[:20]}"
-                    )
+            if not allowed.issuperset(values):
+                i, v = next((i, v) for i, v in enumerate(values) if v not in allowed)
+                raise InvalidRows(
+                    f"row {i}, column {name!r}: unknown category {v!r}; known: {sorted(allowed)[:20]}"
+                )
         return np.array(values, dtype=object)
+    # Fast path for long columns of plain numbers; the loop below names the first bad value.
+    if len(values) > 32 and all(type(v) in _NUMBER_TYPES for v in values):
+        arr = np.asarray(values, dtype=np.float64)
+        if np.isfinite(arr).all() and (dtype is not ColumnType.INT or np.all(arr == np.round(arr))):
+            return arr
     for i, v in enumerate(values):
         if isinstance(v, bool):
-            if dtype is not ColumnType.BOOL:
-                continue  # true/false as 1/0 is fine for numeric columns
-        elif not isinstance(v, (int, float)):
+            continue  # true/false count as 1/0
+        if not isinstance(v, (int, float)):
             raise InvalidRows(f"row {i}, column {name!r}: expected a number, got {_describe(v)}")
-        elif isinstance(v, float) and not math.isfinite(v):
+        if isinstance(v, float) and not math.isfinite(v):
             raise InvalidRows(f"row {i}, column {name!r}: {v!r} is not a finite number")
         if dtype is ColumnType.INT and isinstance(v, float) and not v.is_integer():
             raise InvalidRows(f"row {i}, column {name!r}: expected an integer, got {v!r}")
     return np.asarray(values, dtype=np.float64)
+
+
+_NUMBER_TYPES = (int, float, bool)
 
 
 def _describe(v: Any) -> str:

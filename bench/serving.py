@@ -1,0 +1,252 @@
+"""Prediction serving, side by side in one run: the hub's Ray Serve endpoint vs a minimal
+hand-written async FastAPI + onnxruntime server vs onnxruntime called in-process (the limit).
+
+Load comes from `wrk` (Debian's package: a C load generator, so the client does not eat the 2
+cores), single-row JSON requests at concurrency 1, 8 and 32, then 1,000-row requests.
+
+    python bench/serving.py [--seconds 10]      # prints Markdown
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path and its name would hide the
+# `serving` package it measures.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import orjson
+import pandas as pd
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+from aims_spaces import ModelPlayground
+from aims_spaces.client import HubClient
+from aims_spaces.domain import Route
+from aims_spaces.onnx_model import OnnxModel
+from aims_spaces.testing import HubProcess, free_port
+from serving.router import Router
+
+HERE = Path(__file__).resolve().parent
+
+
+def wrk(url: str, body: str, connections: int, seconds: int) -> dict[str, float]:
+    script = Path(tempfile.mkdtemp()) / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\b", out, re.M)
+        if not m:
+            return float("nan")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    return {
+        "rps": rps,
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "non2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(0) if errors else "",
+    }
+
+
+def in_process(onnx: bytes, x: np.ndarray, seconds: float) -> dict[str, float]:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    x = x.astype(np.float64 if session.get_inputs()[0].type == "tensor(double)" else np.float32)
+    times = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        session.run(None, {name: x})
+        times.append(time.perf_counter() - t)
+    return {
+        "rps": len(times) / sum(times),
+        "p50": statistics.median(times) * 1000,
+        "p99": float(np.percentile(times, 99)) * 1000,
+    }
+
+
+def in_process_requests(route: Route, onnx: bytes, body: bytes, seconds: float) -> dict[str, float]:
+    """The same request handling as the endpoint (parse, validate, run, format, encode), with no
+    HTTP and no Serve: the limit for a JSON prediction API."""
+    router = Router(lambda token: None)
+    model = OnnxModel(
+        onnx, schema=route.feature_schema, task_type=route.task_type, classes=route.classes
+    ).load()
+    times = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        columns, _ = router.parse(route, body)
+        orjson.dumps(router.format(route, model.run(columns)))
+        times.append(time.perf_counter() - t)
+    return {
+        "rps": len(times) / sum(times),
+        "p50": statistics.median(times) * 1000,
+        "p99": float(np.percentile(times, 99)) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--env", action="append", default=[], help="AIMS_X=value for the hub, repeatable")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+
+    data = load_iris(as_frame=True)
+    X, y = data.data, data.target.map(dict(enumerate(data.target_names)))
+    clf = LogisticRegression(max_iter=1000).fit(X, y)
+    one = json.dumps({"rows": X.head(1).to_dict("records")})
+    big_rows = pd.concat([X] * 7, ignore_index=True).head(1000)
+    thousand = json.dumps({"rows": big_rows.to_dict("records")})
+
+    home = Path(tempfile.mkdtemp(prefix="aims-bench-serve-")) / "home"
+    results: dict[str, dict[int, dict[str, float]]] = {"ours": {}, "hand-written": {}}
+    big: dict[str, dict[str, float]] = {}
+    env = dict(item.split("=", 1) for item in args.env)
+    with HubProcess(home, env=env).start() as hub:
+        client = HubClient(hub.url, token=hub.admin_token)
+        pg = ModelPlayground(input_type="tabular", task_type="classification", name="bench", client=client)
+        pg.create(eval_data=y, eval_features=X, example_data=X.head(3))
+        sub = pg.submit_model(model=clf).wait()
+        pg.deploy_model(sub.version)
+        onnx = client.request("GET", f"/api/playgrounds/bench/submissions/{sub.version}/model", raw=True)
+        info = pg.get_info()
+        route = Route(
+            playground="bench",
+            version=sub.version,
+            model_sha256="0" * 64,
+            task_type=info.task_type,
+            classes=info.classes,
+            feature_schema=info.feature_schema,
+            private=False,
+        )
+        ours_url = f"{hub.serve_url}/bench/predict"
+        assert httpx.post(ours_url, content=one).status_code == 200
+
+        work = Path(tempfile.mkdtemp())
+        (work / "model.onnx").write_bytes(onnx)
+        (work / "classes.json").write_text(json.dumps(list(clf.classes_)))
+        (work / "columns.json").write_text(json.dumps(list(X.columns)))
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "handwritten_server.py"),
+                str(work / "model.onnx"),
+                str(work / "classes.json"),
+                str(work / "columns.json"),
+                str(port),
+            ]
+        )
+        hand_url = f"http://127.0.0.1:{port}/bench/predict"
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.post(hand_url, content=one).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            assert (
+                httpx.post(hand_url, content=one).json()["predictions"]
+                == httpx.post(ours_url, content=one).json()["predictions"]
+            )
+            for name, url in (("ours", ours_url), ("hand-written", hand_url)):
+                wrk(url, one, 8, 2)  # warm
+                for c in (1, 8, 32):
+                    results[name][c] = wrk(url, one, c, args.seconds)
+                big[name] = wrk(url, thousand, 4, args.seconds)
+        finally:
+            server.terminate()
+            server.wait(10)
+    limit_one = in_process(onnx, X.head(1).to_numpy(), 3)
+    limit_big = in_process(onnx, big_rows.to_numpy(), 3)
+    handling_one = in_process_requests(route, onnx, one.encode(), 3)
+    handling_big = in_process_requests(route, onnx, thousand.encode(), 3)
+
+    print(f"### Single-row predictions, iris LogisticRegression, wrk -t1, {args.seconds} s per cell\n")
+    print("| server | concurrency | req/s | p50 ms | p99 ms | non-2xx | vs hand-written |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for c in (1, 8, 32):
+        for name in ("ours", "hand-written"):
+            r = results[name][c]
+            ratio = r["rps"] / results["hand-written"][c]["rps"]
+            cells = f"{r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']}"
+            print(f"| {name} | {c} | {cells} | {ratio:.2f}× |")
+    print(
+        f"| in-process request handling, no HTTP (limit) | 1 | {handling_one['rps']:,.0f} | "
+        f"{handling_one['p50']:.3f} | {handling_one['p99']:.3f} | – | – |"
+    )
+    print(
+        f"| in-process onnxruntime call alone | 1 | {limit_one['rps']:,.0f} | {limit_one['p50']:.3f} | "
+        f"{limit_one['p99']:.3f} | – | – |"
+    )
+    print()
+    print("### 1,000-row requests (wrk -c4)\n")
+    print("| server | req/s | rows/s | p50 ms | p99 ms | in-process handling / this |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in ("ours", "hand-written"):
+        r = big[name]
+        print(
+            f"| {name} | {r['rps']:,.1f} | {r['rps'] * 1000:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
+            f"{handling_big['rps'] / r['rps']:.2f}× |"
+        )
+    print(
+        f"| in-process request handling, no HTTP (limit) | {handling_big['rps']:,.1f} | "
+        f"{handling_big['rps'] * 1000:,.0f} | {handling_big['p50']:.2f} | {handling_big['p99']:.2f} | 1× |"
+    )
+    print(
+        f"| in-process onnxruntime call alone | {limit_big['rps']:,.1f} | {limit_big['rps'] * 1000:,.0f} | "
+        f"{limit_big['p50']:.2f} | {limit_big['p99']:.2f} | – |"
+    )
+    c32 = results["ours"][32]["rps"] / results["hand-written"][32]["rps"]
+    print()
+    print(
+        f"- ours / hand-written at concurrency 32: **{c32:.2f}×** (target ≥ 0.8×), "
+        f"p99 {results['ours'][32]['p99']:.1f} ms (target < 50 ms)"
+    )
+    print(
+        f"- 1,000-row requests: in-process handling is {handling_big['rps'] / big['ours']['rps']:.2f}× ours "
+        "(target: within 2×)"
+    )
+    worst = min(results["ours"][c]["rps"] for c in (1, 8, 32))
+    print(
+        f"- lowest throughput over concurrency 1/8/32: {worst:,.0f} req/s; non-2xx responses: "
+        f"{sum(results['ours'][c]['non2xx'] for c in (1, 8, 32)) + big['ours']['non2xx']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

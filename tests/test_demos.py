@@ -1,0 +1,21 @@
+"""The demo content a fresh hub starts with (`make run`), built by the same code against the
+session hub."""
+
+import pytest
+
+from aims_spaces import ModelPlayground
+from apps.demos import seed_demos
+
+pytestmark = pytest.mark.hub
+
+
+def test_seed_demos_builds_scored_and_deployed_playgrounds(admin, iris):
+    made = seed_demos(admin)
+    assert [pg.name for pg in made] == ["iris", "diabetes"]
+    for pg in made:
+        board = pg.get_leaderboard()
+        assert len(board) >= 2 and board["verified"].all()
+        assert pg.get_deployment().ready
+    predicted = ModelPlayground(name="iris", client=admin).predict(iris["X_test"].head(10))["prediction"]
+    assert (predicted == iris["y_test"].head(10).to_numpy()).mean() >= 0.8
+    assert seed_demos(admin) == []  # a second start adds nothing
