@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -220,10 +220,6 @@ def create_app(hub: Hub) -> FastAPI:
 
     api = APIRouter(prefix="/api")
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
     @api.get("/health", response_model=Health, tags=["hub"])
     def health() -> Health:
         queue = hub.submissions.queue
@@ -418,4 +414,12 @@ def create_app(hub: Hub) -> FastAPI:
         return Response(status_code=204)
 
     app.include_router(api)
+
+    @app.api_route(
+        "/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    )
+    def unknown_endpoint(path: str) -> None:
+        # Everything else on the hub is its web UI; under /api an unknown path is an API error.
+        raise NotFound(f"no such endpoint: /api/{path}")
+
     return app

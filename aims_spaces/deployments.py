@@ -108,6 +108,17 @@ class Deployments:
             self.deployer.stage(route)
             self.deployer.activate(name)
 
+    def serving_versions(self) -> dict[str, int]:
+        """Playground name -> the version it serves, from the registry (no access check: callers
+        filter by the playgrounds they may see)."""
+        with self.registry.session() as s:
+            rows = s.execute(
+                select(Playground.name, Submission.version)
+                .join(Deployment, Deployment.playground_id == Playground.id)
+                .join(Submission, Submission.id == Deployment.submission_id)
+            ).all()
+        return {name: version for name, version in rows}
+
     # --- deploy / swap / undeploy ------------------------------------------------------------
 
     def deploy(self, caller: Caller | None, name: str, version: int) -> DeploymentInfo:

@@ -36,6 +36,7 @@ from .errors import (
     InvalidInput,
     InvalidSpec,
     PlaygroundExists,
+    PlaygroundNotFound,
     UserNotFound,
 )
 from .evaldata import EvalDataRepo
@@ -78,10 +79,20 @@ class Playgrounds:
         self.evaldata = evaldata
         self.settings = settings
         self._access_listeners: list[Callable[[str], None]] = []
+        self._create_listeners: list[Callable[[str], None]] = []
+
+    def on_create(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` after a playground is created."""
+        self._create_listeners.append(listener)
 
     def on_access_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(name)`` after a playground's members change or it is deleted."""
         self._access_listeners.append(listener)
+
+    def names(self) -> list[str]:
+        """Every playground's name, for the hub's own use (no access check)."""
+        with self.registry.session() as s:
+            return list(s.scalars(select(Playground.name).order_by(Playground.created_at)))
 
     def _access_changed(self, name: str) -> None:
         for listener in self._access_listeners:
@@ -140,6 +151,30 @@ class Playgrounds:
     def get(self, caller: Caller | None, name: str) -> PlaygroundInfo:
         with self.registry.session() as s:
             return self.info(s, self.load(s, name, caller, Access.READ), caller)
+
+    def structure(self, name: str) -> PlaygroundInfo:
+        """The playground's facts with no access check, for the hub's own use (building its UI);
+        what a caller sees must still come from a checked call."""
+        with self.registry.session() as s:
+            pg = s.scalar(select(Playground).where(Playground.name == name))
+            if pg is None:
+                raise PlaygroundNotFound(f"playground {name!r} does not exist")
+            return self.info(s, pg, None)
+
+    def check_visible(self, caller: Caller | None, name: str) -> None:
+        """Raise PlaygroundNotFound unless ``caller`` may see the playground at all."""
+        with self.registry.session() as s:
+            self.load(s, name, caller, Access.LEADERBOARD)
+
+    def overview(self, caller: Caller | None, name: str) -> PlaygroundInfo:
+        """What anyone who may see the leaderboard may know (visitors of public playgrounds too);
+        the member list only for those who may read more."""
+        with self.registry.session() as s:
+            pg = self.load(s, name, caller, Access.LEADERBOARD)
+            info = self.info(s, pg, caller)
+        if caller is None:
+            info = info.model_copy(update={"members": []})
+        return info
 
     def list(self, caller: Caller | None) -> list[PlaygroundInfo]:
         with self.registry.session() as s:
@@ -269,6 +304,11 @@ class Playgrounds:
             self.evaldata.delete(eval_data_id)
             raise
         log.info("playground %s created by %s (%d eval rows)", name, caller.username, n)
+        for listener in self._create_listeners:
+            try:
+                listener(name)
+            except Exception:  # the playground exists; a listener failing must not say otherwise
+                log.exception("create listener failed for %s", name)
         return info
 
     def delete(self, caller: Caller | None, name: str) -> None:

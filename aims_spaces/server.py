@@ -18,6 +18,12 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 
+def web_environment(settings: Settings) -> None:
+    """Gradio reads these at import: no analytics calls, uploads under AIMS_HOME."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.home / "gradio"))
+
+
 def _ray_environment(settings: Settings) -> None:
     from serving.deployer import serve_environment
 
@@ -56,6 +62,7 @@ class HubServer:
         self.first_start_token: str | None = None
 
     def start(self) -> Hub:
+        web_environment(self.settings)
         from evaluators.ray_queue import RayEvaluationQueue
         from serving.deployer import RayServeDeployer
 
@@ -84,10 +91,13 @@ class HubServer:
     def serve(self) -> None:
         import uvicorn
 
+        from apps.web import mount_web
+
         from .api import create_app
 
         assert self.hub is not None, "call start() first"
         app = create_app(self.hub)
+        mount_web(app, self.hub, serve_url=self.settings.serve_url, hub_url=self.settings.url)
         config = uvicorn.Config(
             app,
             host=self.settings.host,

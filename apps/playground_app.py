@@ -1,0 +1,675 @@
+"""One playground as a Gradio app with tabs: Overview, Experiments, Competition, Submit,
+Compare, Model, Demo and API.
+
+``build_playground_app(hub, name)`` builds it from the service layer; the hub serves one per
+playground under ``/p/<name>/``, and ``python -m apps.playground_app NAME`` launches one on its
+own, Space-style. Callbacks only turn widget values into service calls and service errors into
+``gr.Error``; every rule (access, quotas, validation) lives in the service layer.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import keyword
+import logging
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+import httpx
+import pandas as pd
+
+from aims_spaces.access import Caller
+from aims_spaces.domain import (
+    Board,
+    ColumnType,
+    PlaygroundInfo,
+    SubmissionMeta,
+    SubmissionStatus,
+    SubmissionType,
+    TaskType,
+)
+from aims_spaces.errors import AimsError, InvalidModel, InvalidPredictions, NotFound
+from aims_spaces.hub import Hub
+from aims_spaces.submissions import SubmissionUpload
+
+from . import tables
+from .session import Sessions
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SUBMIT_WAIT_S = 120
+TOP_ROWS = 1000
+CSS = """
+.aims-compare table, .aims-playgrounds { border-collapse: collapse; font-size: 0.9em; }
+.aims-compare td, .aims-compare th, .aims-playgrounds td, .aims-playgrounds th
+  { border: 1px solid #ddd; padding: 4px 8px; text-align: left; }
+"""
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run a service call; show its error to the user in plain words."""
+    try:
+        return fn()
+    except AimsError as e:
+        raise gr.Error(e.message, print_exception=False) from None
+
+
+class PlaygroundUI:
+    """The callbacks of one playground's app, bound to the hub's services."""
+
+    def __init__(self, hub: Hub, name: str, sessions: Sessions, serve_url: str | None) -> None:
+        self.hub = hub
+        self.name = name
+        self.sessions = sessions
+        self.serve_url = serve_url
+
+    def caller(self, request: gr.Request | None) -> Caller | None:
+        return self.sessions.of(request)
+
+    def need_login(self, request: gr.Request | None) -> Caller:
+        caller = self.caller(request)
+        if caller is None:
+            raise gr.Error(
+                "Log in to do this (use the Log in link at the top of the page).", print_exception=False
+            )
+        return caller
+
+    def info(self, caller: Caller | None) -> PlaygroundInfo:
+        return self.hub.playgrounds.overview(caller, self.name)
+
+    # --- header and overview ---------------------------------------------------------------
+
+    def page(self, request: gr.Request) -> tuple[Any, ...]:
+        """Everything about the page that depends on who is looking, in one round trip."""
+        caller = self.caller(request)
+        info = _guard(lambda: self.info(caller))
+        who = (
+            f"Logged in as **{caller.username}** · [Log out](/logout?next=/p/{self.name}/)"
+            if caller
+            else f"Visitor · [Log in](/login?next=/p/{self.name}/)"
+        )
+        owner = caller is not None and (caller.is_admin or caller.username == info.owner)
+        show = gr.update(visible=owner)
+        members = ", ".join(info.members) or "(none yet)"
+        return f"[← all playgrounds](/) · {who}", show, show, show, members, self.runtime()
+
+    def add_member(self, username: str, request: gr.Request) -> str:
+        caller = self.need_login(request)
+        info = _guard(lambda: self.hub.playgrounds.add_member(caller, self.name, username.strip()))
+        gr.Info(f"{username.strip()} is now a member")
+        return ", ".join(info.members) or "(none yet)"
+
+    def remove_member(self, username: str, request: gr.Request) -> str:
+        caller = self.need_login(request)
+        info = _guard(lambda: self.hub.playgrounds.remove_member(caller, self.name, username.strip()))
+        gr.Info(f"{username.strip()} is no longer a member")
+        return ", ".join(info.members) or "(none yet)"
+
+    # --- leaderboards ----------------------------------------------------------------------
+
+    def leaderboard(self, details: bool, show_all: bool, request: gr.Request) -> tuple[pd.DataFrame, str]:
+        caller = self.caller(request)
+        board = _guard(
+            lambda: self.hub.leaderboards.get(caller, self.name, Board.EXPERIMENT.value, metadata=details)
+        )
+        serving = self.hub.deployments.serving_versions().get(self.name)
+        frame = tables.board_frame(board, details=details, serving_version=serving)
+        return _top(frame, show_all)
+
+    def trend(self, request: gr.Request) -> pd.DataFrame:
+        caller = self.caller(request)
+        board = _guard(
+            lambda: self.hub.leaderboards.get(caller, self.name, Board.EXPERIMENT.value, metadata=False)
+        )
+        return tables.best_over_time(board)
+
+    def competition(
+        self, details: bool, show_all: bool, request: gr.Request
+    ) -> tuple[pd.DataFrame, str, str]:
+        caller = self.caller(request)
+        board = _guard(
+            lambda: self.hub.leaderboards.get(caller, self.name, Board.COMPETITION.value, metadata=details)
+        )
+        serving = self.hub.deployments.serving_versions().get(self.name)
+        frame, shown = _top(tables.board_frame(board, details=details, serving_version=serving), show_all)
+        info = _guard(lambda: self.info(caller))
+        notes = []
+        if info.competition.is_closed:
+            notes.append("The competition is **closed**: ranked by the private rows.")
+        else:
+            notes.append("Ranked on the **public** rows; the private rows stay hidden until the close.")
+        if board.shows_private and not info.competition.is_closed:
+            notes.append("As the owner you also see the private scores.")
+        if caller is not None:
+            try:
+                q = self.hub.playgrounds.quota(caller, self.name)
+                notes.append(f"You have **{q.remaining} of {q.limit}** competition submissions left today.")
+            except AimsError:
+                pass
+        return frame, shown, " ".join(notes)
+
+    def close_competition(self, request: gr.Request) -> str:
+        caller = self.need_login(request)
+        _guard(lambda: self.hub.playgrounds.update_competition(caller, self.name, close=True))
+        return "The competition is **closed**: ranked by the private rows."
+
+    # --- submit ------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        model_file: str | None,
+        predictions_file: str | None,
+        submission_type: str,
+        description: str,
+        custom: str,
+        request: gr.Request,
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        caller = self.need_login(request)
+        empty = pd.DataFrame()
+        try:
+            custom_metadata = json.loads(custom) if custom and custom.strip() else {}
+        except json.JSONDecodeError as e:
+            raise gr.Error(
+                f'Custom metadata must be JSON, e.g. {{"team": "a"}}: {e}', print_exception=False
+            ) from None
+        if not isinstance(custom_metadata, dict):
+            raise gr.Error('Custom metadata must be a JSON object, e.g. {"team": "a"}', print_exception=False)
+        if not model_file and not predictions_file:
+            raise gr.Error(
+                "Choose a model file (.onnx or .skops), a predictions CSV, or both.", print_exception=False
+            )
+        meta = SubmissionMeta(
+            submission_type=submission_type, description=description or "", custom_metadata=custom_metadata
+        )
+        upload = _guard(lambda: self._upload(caller, meta, model_file, predictions_file))
+        info = _guard(lambda: self.hub.submissions.submit(caller, self.name, upload))
+        yield f"Version **{info.version}** accepted; scoring…", empty
+        deadline = time.monotonic() + SUBMIT_WAIT_S
+        version = info.version
+        while not info.status.finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+            info = _guard(lambda: self.hub.submissions.get(caller, self.name, version))
+        if info.status is SubmissionStatus.FAILED:
+            yield f"Version **{info.version}** failed evaluation: {info.error}", empty
+            return
+        if not info.status.finished:
+            yield f"Version **{info.version}** is still being scored; see the leaderboard shortly.", empty
+            return
+        row = {"version": info.version, "username": info.username, "verified": info.verified}
+        for split, scores in info.scores.items():
+            for metric, value in scores.items():
+                row[f"{split}.{metric}" if split != "all" else metric] = value
+        yield f"Version **{info.version}** scored.", pd.DataFrame([row]).round(tables.SCORE_DIGITS)
+
+    def _upload(
+        self, caller: Caller, meta: SubmissionMeta, model_file: str | None, predictions_file: str | None
+    ) -> SubmissionUpload:
+        upload = SubmissionUpload(meta=meta)
+        if model_file:
+            path = Path(model_file)
+            data = path.read_bytes()
+            if path.suffix.lower() == ".onnx":
+                upload.model = data
+                meta.framework, meta.model_type = "onnx", "onnx"
+            elif path.suffix.lower() == ".skops":
+                self._convert_skops(caller, data, upload)
+            else:
+                raise InvalidModel(f"{path.name}: choose an .onnx model or a scikit-learn .skops file")
+        if predictions_file:
+            upload.predictions = _read_predictions_csv(predictions_file)
+        return upload
+
+    def _convert_skops(self, caller: Caller, data: bytes, upload: SubmissionUpload) -> None:
+        """A scikit-learn .skops file: loaded trusting only scikit-learn, numpy and scipy types
+        (never unpickled), converted to ONNX like the Python client does, original kept."""
+        from aims_spaces.conversion import convert
+        from aims_spaces.skops_files import load_skops
+
+        model = load_skops(data)
+        info = self.hub.playgrounds.get(caller, self.name)
+        sample = None
+        if info.has_eval_features:
+            sample = self.hub.playgrounds.eval_features(caller, self.name).head(500)
+        converted = convert(
+            model, schema=info.feature_schema, task_type=info.task_type, classes=info.classes, sample=sample
+        )
+        upload.model = converted.onnx
+        upload.original = data
+        upload.meta.framework = converted.framework
+        upload.meta.model_type = converted.model_type
+        upload.meta.metadata = converted.metadata
+
+    # --- compare and model -------------------------------------------------------------------
+
+    def versions(self, request: gr.Request) -> tuple[Any, Any]:
+        caller = self.caller(request)
+        if caller is None:
+            return gr.update(choices=[]), gr.update(choices=[])
+        try:
+            subs = self.hub.submissions.list(caller, self.name)
+        except AimsError:
+            return gr.update(choices=[]), gr.update(choices=[])
+        choices = [str(s.version) for s in subs if s.status is SubmissionStatus.SCORED]
+        return gr.update(choices=choices), gr.update(choices=choices)
+
+    def compare(self, versions: list[str], request: gr.Request) -> str:
+        caller = self.need_login(request)
+        if not versions or len(versions) < 2:
+            return "<p>Pick two or more versions.</p>"
+        infos = [_guard(lambda v=v: self.hub.submissions.get(caller, self.name, int(v))) for v in versions]
+        return tables.comparison_html(infos)
+
+    def model(self, version: str | None, request: gr.Request) -> tuple[dict[str, Any], pd.DataFrame, Any]:
+        caller = self.need_login(request)
+        if not version:
+            return {}, pd.DataFrame(), gr.update(value=None, visible=False)
+        info = _guard(lambda: self.hub.submissions.get(caller, self.name, int(version)))
+        scores = pd.DataFrame(info.scores).T.round(tables.SCORE_DIGITS).reset_index(names="rows")
+        meta = {
+            "version": info.version,
+            "by": info.username,
+            "submitted": info.created_at.isoformat(),
+            "type": info.submission_type.value,
+            "model_type": info.model_type,
+            "framework": info.framework,
+            "verified": info.verified,
+            "description": info.description,
+            "custom": info.custom_metadata,
+            "model": info.metadata,
+            "onnx": info.onnx_metadata,
+        }
+        path = None
+        if info.has_model:
+            data = _guard(lambda: self.hub.submissions.artifact(caller, self.name, info.version, "model"))
+            folder = Path(tempfile.mkdtemp(prefix="aims-model-"))
+            path = folder / f"{self.name}-v{info.version}.onnx"
+            path.write_bytes(data)
+        return meta, scores, gr.update(value=str(path) if path else None, visible=path is not None)
+
+    def deploy(self, version: str | None, request: gr.Request) -> str:
+        caller = self.need_login(request)
+        if not version:
+            raise gr.Error("Pick a version first.", print_exception=False)
+        info = _guard(lambda: self.hub.deployments.deploy(caller, self.name, int(version)))
+        return f"Version **{info.version}** is now serving at `{info.predict_url}`."
+
+    # --- demo --------------------------------------------------------------------------------
+
+    def runtime(self) -> str:
+        serving = self.hub.deployments.serving_versions().get(self.name)
+        if serving is None:
+            return "No model is deployed yet; the owner deploys one from the **Model** tab."
+        return f"Predictions come from the runtime model, **version {serving}**."
+
+    def predict(self, values: list[Any], request: gr.Request) -> Any:
+        """The demo's prediction: the same REST endpoint any client calls."""
+        info = _guard(lambda: self.info(self.caller(request)))
+        row: dict[str, Any] = {}
+        for column, value in zip(info.feature_schema, values, strict=True):
+            if value is None or (
+                isinstance(value, str) and value == "" and column.dtype is not ColumnType.STRING
+            ):
+                raise gr.Error(f"Fill in {column.name!r}.", print_exception=False)
+            if column.dtype is ColumnType.STRING:
+                row[column.name] = str(value)
+            else:
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    raise gr.Error(
+                        f"{column.name!r} must be a number, got {value!r}.", print_exception=False
+                    ) from None
+                row[column.name] = (
+                    int(number) if column.dtype is ColumnType.INT and number.is_integer() else number
+                )
+        if self.serve_url is None:
+            raise gr.Error("This hub runs without a model server.", print_exception=False)
+        headers = {}
+        token = self.sessions.token_of(request)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            resp = httpx.post(
+                f"{self.serve_url}/{self.name}/predict", json={"rows": [row]}, headers=headers, timeout=30
+            )
+        except httpx.TransportError:
+            raise gr.Error("The model server is not reachable.", print_exception=False) from None
+        body = resp.json()
+        if resp.status_code != 200:
+            message = body.get("error", {}).get("message", resp.text) if isinstance(body, dict) else resp.text
+            if resp.status_code == 404:
+                message = "No model is deployed yet."
+            raise gr.Error(message, print_exception=False)
+        if info.task_type is TaskType.REGRESSION:
+            return float(body["predictions"][0])
+        if "probabilities" in body:
+            return body["probabilities"][0]
+        return {str(body["predictions"][0]): 1.0}
+
+
+def _top(frame: pd.DataFrame, show_all: bool) -> tuple[pd.DataFrame, str]:
+    """The best ``TOP_ROWS`` rows unless all are asked for: a browser table of thousands of rows
+    costs seconds to draw, and the top of a board is what people read."""
+    n = len(frame)
+    if show_all or n <= TOP_ROWS:
+        return frame, f"{n:,} scored submission{'s' if n != 1 else ''}."
+    return frame.head(
+        TOP_ROWS
+    ), f"The top {TOP_ROWS:,} of {n:,} scored submissions; tick *Show all* for the rest."
+
+
+def _read_predictions_csv(path: str) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise InvalidPredictions(f"the predictions file is not a readable CSV: {e}") from None
+    if df.shape[1] == 1:
+        return df
+    if "prediction" in df.columns:
+        return df[["prediction"]]
+    raise InvalidPredictions(
+        f"the predictions CSV has {df.shape[1]} columns; give one column (or one named 'prediction')"
+    )
+
+
+def _snippets(hub_url: str, serve_url: str | None, info: PlaygroundInfo, example: pd.DataFrame | None) -> str:
+    name = info.name
+    if example is not None and not example.empty:
+        first = example.iloc[0]
+        example_row = {c.name: _plain(first[c.name]) for c in info.feature_schema}
+    else:
+        example_row = {
+            c.name: (c.categories or ["text"])[0] if c.dtype is ColumnType.STRING else 1.0
+            for c in info.feature_schema
+        }
+    curl_body = json.dumps({"rows": [example_row]})
+    demo_args = ", ".join(repr(v) for v in example_row.values())
+    return f"""
+**Python client** (`pip install` this project; log in with `aims login {hub_url}`):
+
+```python
+from aims_spaces import ModelPlayground
+pg = ModelPlayground(name="{name}")
+X_test = pg.get_eval_features()                     # the eval features (labels stay on the hub)
+sub = pg.submit_model(model=my_model, prediction_submission=my_model.predict(X_test),
+                      submission_type="all", custom_metadata={{"team": "a"}})
+sub.wait(); pg.get_leaderboard()
+```
+
+**curl**, against the runtime model (add `-H 'Authorization: Bearer <token>'` on a private playground):
+
+```
+curl -X POST {serve_url or "<serve url>"}/{name}/predict -H 'Content-Type: application/json' \\
+     -d '{curl_body}'
+```
+
+**gradio_client**:
+
+```python
+from gradio_client import Client
+client = Client("{hub_url}/p/{name}/")
+client.predict({demo_args}, api_name="/predict")
+client.predict(False, True, api_name="/leaderboard")   # details?, all rows?
+```
+"""
+
+
+def _positional(fn: Callable[[list[Any], gr.Request], Any], columns: list[str]) -> Callable[..., Any]:
+    """``fn(values, request)`` as a function of one named parameter per column plus the request,
+    which is the signature Gradio needs to pass the request and to name the API's parameters."""
+    n = len(columns)
+
+    def call(*args: Any) -> Any:
+        return fn(list(args[:n]), args[n])
+
+    names = [re.sub(r"\W+", "_", c).strip("_") for c in columns]
+    names = [
+        name
+        if name.isidentifier() and not keyword.iskeyword(name) and names.count(name) == 1
+        else f"x{i}_{name}"
+        for i, name in enumerate(names)
+    ]
+    params = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
+    params.append(
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
+    )
+    call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    call.__annotations__ = {"request": gr.Request}  # Gradio reads type hints to pass the request
+    call.__name__ = "predict"
+    return call
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _demo_inputs(info: PlaygroundInfo) -> list[gr.components.Component]:
+    inputs: list[gr.components.Component] = []
+    for column in info.feature_schema:
+        if column.dtype is ColumnType.STRING:
+            if column.categories:
+                inputs.append(
+                    gr.Dropdown(choices=column.categories, label=column.name, value=column.categories[0])
+                )
+            else:
+                inputs.append(gr.Textbox(label=column.name))
+        elif column.dtype is ColumnType.BOOL:
+            inputs.append(gr.Checkbox(label=column.name))
+        else:
+            inputs.append(
+                gr.Number(label=column.name, precision=0 if column.dtype is ColumnType.INT else None)
+            )
+    return inputs
+
+
+def build_playground_app(
+    hub: Hub, name: str, *, serve_url: str | None = None, hub_url: str = ""
+) -> gr.Blocks:
+    """The Gradio app of playground ``name``."""
+    sessions = Sessions(hub)
+    ui = PlaygroundUI(hub, name, sessions, serve_url)
+    info = hub.playgrounds.structure(name)  # the page's shape; what a visitor sees is checked per call
+    metric = info.eval_metric.value
+    example = hub.evaldata.example(_eval_data_id(hub, name))
+
+    with gr.Blocks(title=f"{name} · aims_spaces") as demo:
+        with gr.Row():
+            gr.Markdown(f"# {name}")
+            header = gr.Markdown()
+        with gr.Tabs():
+            with gr.Tab("Overview"):
+                gr.Markdown(
+                    f"{info.description or ''}\n\n"
+                    f"- **task**: {info.task_type.value} on {info.input_type.value} data\n"
+                    f"- **metric**: {metric} ({'higher' if info.higher_is_better else 'lower'} is better), "
+                    f"with a 95% bootstrap interval\n"
+                    f"- **eval data**: {info.n_eval_rows:,} rows; labels stay on the hub\n"
+                    f"- **competition**: {info.competition.public_fraction:.0%} of the rows score the public "
+                    f"board, the rest the private board; {info.competition.daily_submission_limit} "
+                    f"submissions per participant per day\n"
+                    f"- **owner**: {info.owner} · **visibility**: {'private' if info.private else 'public'}\n"
+                )
+                gr.Markdown("## How to take part\n" + _snippets(hub_url, serve_url, info, example))
+                with gr.Group(visible=False) as owner_members:
+                    gr.Markdown("### Members (owner only)")
+                    members = gr.Markdown()
+                    member_name = gr.Textbox(label="username")
+                    with gr.Row():
+                        add_btn = gr.Button("Add member")
+                        remove_btn = gr.Button("Remove member")
+            with gr.Tab("Experiments"):
+                with gr.Row():
+                    details = gr.Checkbox(
+                        label="Show model details (hyperparameters, ONNX facts)", value=False
+                    )
+                    show_all = gr.Checkbox(label="Show all submissions", value=False)
+                board_count = gr.Markdown()
+                board = gr.Dataframe(
+                    label="Experiment leaderboard (● = serving)",
+                    interactive=False,
+                    show_search="search",
+                    max_height=600,
+                    wrap=False,
+                )
+                with gr.Accordion(f"Best {metric} over time", open=False) as trend_box:
+                    trend = gr.LinePlot(x="submitted", y=f"best {metric}", height=260)
+                refresh = gr.Button("Refresh", size="sm")
+            with gr.Tab("Competition") as competition_tab:
+                with gr.Row():
+                    comp_details = gr.Checkbox(label="Show model details", value=False)
+                    comp_all = gr.Checkbox(label="Show all submissions", value=False)
+                comp_count = gr.Markdown()
+                comp_notes = gr.Markdown()
+                comp_board = gr.Dataframe(
+                    label="Competition leaderboard", interactive=False, show_search="search", max_height=600
+                )
+                with gr.Group(visible=False) as owner_close:
+                    close_btn = gr.Button("Close the competition now (owner)", variant="stop")
+            with gr.Tab("Submit"):
+                gr.Markdown(
+                    "Log in, then upload an ONNX model or a scikit-learn `.skops` file, and/or a CSV of "
+                    "predictions for the eval features (one column, in row order)."
+                )
+                model_file = gr.File(label="model (.onnx or .skops)", type="filepath")
+                predictions_file = gr.File(label="predictions (.csv)", type="filepath")
+                submission_type = gr.Radio(
+                    [t.value for t in SubmissionType], value="experiment", label="board"
+                )
+                description = gr.Textbox(label="description")
+                custom = gr.Textbox(label="custom metadata (JSON)", placeholder='{"team": "a"}')
+                submit_btn = gr.Button("Submit", variant="primary")
+                submit_status = gr.Markdown()
+                submit_row = gr.Dataframe(label="your new row", interactive=False)
+            with gr.Tab("Compare") as compare_tab:
+                compare_versions = gr.Dropdown(label="versions", multiselect=True, choices=[])
+                compare_btn = gr.Button("Compare")
+                compare_table = gr.HTML()
+            with gr.Tab("Model") as model_tab:
+                model_version = gr.Dropdown(label="version", choices=[])
+                model_meta = gr.JSON(label="metadata")
+                model_scores = gr.Dataframe(label="scores", interactive=False)
+                download = gr.DownloadButton("Download ONNX", visible=False)
+                with gr.Group(visible=False) as owner_deploy:
+                    deploy_btn = gr.Button("Deploy this version (owner)", variant="primary")
+                    deploy_status = gr.Markdown()
+            with gr.Tab("Demo"):
+                runtime = gr.Markdown()
+                with gr.Row():
+                    with gr.Column():
+                        demo_inputs = _demo_inputs(info)
+                        predict_btn = gr.Button("Predict", variant="primary")
+                    with gr.Column():
+                        if info.task_type is TaskType.CLASSIFICATION:
+                            demo_output: gr.components.Component = gr.Label(
+                                label="prediction", num_top_classes=5
+                            )
+                        else:
+                            demo_output = gr.Number(label="prediction")
+                if example is not None and not example.empty and demo_inputs:
+                    rows = example[[c.name for c in info.feature_schema]].head(10)
+                    gr.Examples(
+                        examples=rows.values.tolist(), inputs=demo_inputs, label="examples from the data"
+                    )
+            with gr.Tab("API"):
+                gr.Markdown(
+                    "The REST API is documented at [/docs](/docs). Predictions go to "
+                    f"`POST {serve_url or '<serve url>'}/{name}/predict`. This page's Gradio API "
+                    f'(`gradio_client.Client("{hub_url}/p/{name}/")`) names its endpoints '
+                    "`/predict` (the demo) and `/leaderboard`, `/competition_leaderboard`; "
+                    "send `headers={'Authorization': 'Bearer <token>'}` to act as yourself.\n\n"
+                    + _snippets(hub_url, serve_url, info, example)
+                )
+
+        demo.load(
+            ui.page,
+            outputs=[header, owner_members, owner_close, owner_deploy, members, runtime],
+            api_visibility="private",
+        )
+        demo.load(
+            ui.leaderboard, inputs=[details, show_all], outputs=[board, board_count], api_name="leaderboard"
+        )
+        trend_box.expand(ui.trend, outputs=trend, api_visibility="private")
+        competition_tab.select(
+            ui.competition,
+            inputs=[comp_details, comp_all],
+            outputs=[comp_board, comp_count, comp_notes],
+            api_name="competition_leaderboard",
+        )
+        for trigger in (details.change, show_all.change, refresh.click):
+            trigger(
+                ui.leaderboard,
+                inputs=[details, show_all],
+                outputs=[board, board_count],
+                api_visibility="private",
+            )
+        for trigger in (comp_details.change, comp_all.change):
+            trigger(
+                ui.competition,
+                inputs=[comp_details, comp_all],
+                outputs=[comp_board, comp_count, comp_notes],
+                api_visibility="private",
+            )
+        close_btn.click(ui.close_competition, outputs=comp_notes, api_visibility="private")
+        add_btn.click(ui.add_member, inputs=member_name, outputs=members, api_visibility="private")
+        remove_btn.click(ui.remove_member, inputs=member_name, outputs=members, api_visibility="private")
+        submit_btn.click(
+            ui.submit,
+            inputs=[model_file, predictions_file, submission_type, description, custom],
+            outputs=[submit_status, submit_row],
+            api_name="submit",
+        )
+        compare_tab.select(ui.versions, outputs=[compare_versions, model_version], api_visibility="private")
+        model_tab.select(ui.versions, outputs=[compare_versions, model_version], api_visibility="private")
+        compare_btn.click(
+            ui.compare, inputs=compare_versions, outputs=compare_table, api_visibility="private"
+        )
+        model_version.change(
+            ui.model,
+            inputs=model_version,
+            outputs=[model_meta, model_scores, download],
+            api_visibility="private",
+        )
+        deploy_btn.click(ui.deploy, inputs=model_version, outputs=deploy_status, api_visibility="private")
+        predict_btn.click(
+            _positional(ui.predict, [c.name for c in info.feature_schema]),
+            inputs=demo_inputs,
+            outputs=demo_output,
+            api_name="predict",
+        )
+    return demo
+
+
+def _eval_data_id(hub: Hub, name: str) -> str:
+    from sqlalchemy import select
+
+    from aims_spaces.registry import Playground
+
+    with hub.registry.session() as s:
+        eval_data_id = s.scalar(select(Playground.eval_data_id).where(Playground.name == name))
+    if eval_data_id is None:
+        raise NotFound(f"no playground {name!r}")
+    return eval_data_id
+
+
+def launch(name: str) -> None:
+    """Serve one playground on its own, Space-style, from the hub's data (`AIMS_HOME`)."""
+    from aims_spaces.settings import Settings
+
+    settings = Settings()
+    hub = Hub.open(settings)
+    build_playground_app(hub, name, serve_url=settings.serve_url, hub_url=settings.url).launch(css=CSS)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m apps.playground_app PLAYGROUND")
+    launch(sys.argv[1])

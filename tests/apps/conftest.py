@@ -1,0 +1,132 @@
+"""Browser fixtures: Playwright driving Debian's Chromium (installed by .ci/run), and a public
+and a private playground with scored submissions and a deployed model to look at."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from aims_spaces import ModelPlayground
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+@pytest.fixture(scope="session")
+def web_iris(users, iris) -> ModelPlayground:
+    owner = users("wendy")
+    pg = ModelPlayground(
+        input_type="tabular",
+        task_type="classification",
+        name="web-iris",
+        client=owner,
+        description="Iris species from four measurements, for the browser tests.",
+    )
+    pg.create(
+        eval_data=iris["y_test"],
+        eval_features=iris["X_test"],
+        example_data=iris["X_test"].head(5),
+        y_train=iris["y_train"],
+    )
+    lr = LogisticRegression(max_iter=1000).fit(iris["X_train"], iris["y_train"])
+    rf = RandomForestClassifier(n_estimators=30, random_state=0).fit(iris["X_train"], iris["y_train"])
+    pg.submit_model(
+        model=lr, submission_type="all", custom_metadata={"team": "blue"}, description="logistic regression"
+    ).wait()
+    pg.submit_model(
+        model=rf, submission_type="all", custom_metadata={"team": "red"}, description="random forest"
+    ).wait()
+    pg.deploy_model(1)
+    return pg
+
+
+@pytest.fixture(scope="session")
+def web_secret(users, iris) -> ModelPlayground:
+    owner = users("wendy")
+    pg = ModelPlayground(
+        input_type="tabular", task_type="classification", name="web-secret", private=True, client=owner
+    )
+    pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"], example_data=iris["X_test"].head(3))
+    pg.submit_model(model=LogisticRegression(max_iter=1000).fit(iris["X_train"], iris["y_train"])).wait()
+    pg.deploy_model(1)
+    return pg
+
+
+@pytest.fixture(scope="session")
+def big_board(hub, users, iris) -> str:
+    """A playground with 5,000 scored submissions: one scored by the hub, 4,999 copies of it with
+    other scores written straight into the registry (the leaderboard only reads them)."""
+    import random
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from aims_spaces.registry import Playground, Registry, Submission
+
+    owner = users("wendy")
+    pg = ModelPlayground(input_type="tabular", task_type="classification", name="web-big", client=owner)
+    pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
+    pg.submit_model(
+        model=LogisticRegression(max_iter=1000).fit(iris["X_train"], iris["y_train"]), description="v-bulk 1"
+    ).wait()
+    registry = Registry(f"sqlite:///{hub.home / 'registry.db'}")
+    rng = random.Random(0)
+    skip = {"id", "version", "description", "scores", "intervals", "created_at", "scored_at"}
+    with registry.session() as s:
+        first = s.scalar(select(Submission).where(Submission.description == "v-bulk 1"))
+        fields = {c.name: getattr(first, c.key) for c in Submission.__table__.columns if c.name not in skip}
+        fields.pop("scored_predictions_sha256")
+        for version in range(2, 5001):
+            acc = round(rng.uniform(0.6, 1.0), 4)
+            scores = {split: {**values, "accuracy": acc} for split, values in first.scores.items()}
+            s.add(
+                Submission(
+                    **fields,
+                    version=version,
+                    description=f"v-bulk {version}",
+                    scores=scores,
+                    intervals={k: [acc - 0.05, min(acc + 0.05, 1.0)] for k in first.intervals},
+                    created_at=first.created_at + timedelta(seconds=version),
+                    scored_at=first.scored_at + timedelta(seconds=version),
+                )
+            )
+        s.get(Playground, first.playground_id).next_version = 5001
+    registry.dispose()
+    return pg.name
