@@ -91,7 +91,8 @@ def comparison_html(infos: list[SubmissionInfo]) -> str:
         values = {str(v) for v in row}
         return ["background-color: #fff3b0; font-weight: 600" if len(values) > 1 else "" for _ in row]
 
-    styler = frame.astype(str).replace({"nan": "", "None": ""}).style.apply(mark, axis=1)
+    shown = frame.map(lambda v: round(v, SCORE_DIGITS) if isinstance(v, float) else v)
+    styler = shown.astype(str).replace({"nan": "", "None": ""}).style.apply(mark, axis=1)
     return '<div class="aims-compare">' + styler.to_html() + "</div>"
 
 

@@ -60,11 +60,13 @@ class Users:
         self.hub = hub
         self.admin = admin
         self._clients: dict[str, HubClient] = {}
+        self.passwords: dict[str, str] = {}
 
     def __call__(self, username: str) -> HubClient:
         if username not in self._clients:
             out = self.admin.request("POST", "/api/users", json_body={"username": username})
             self._clients[username] = HubClient(self.hub.url, token=out["token"])
+            self.passwords[username] = out["password"]
         return self._clients[username]
 
 

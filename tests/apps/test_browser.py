@@ -113,14 +113,57 @@ def test_bad_input_in_the_ui_is_explained_and_changes_nothing(
     assert web_iris.get_info().n_submissions == before
 
 
-def test_a_private_playground_is_invisible_to_a_second_user(page: Page, hub, admin, web_secret):
+def test_a_private_playground_is_invisible_to_a_second_user(browser, hub, admin, users, web_secret):
     admin.request("POST", "/api/users", json_body={"username": "olga", "password": "olga-password"})
-    login(page, hub, "olga", "olga-password", "/")
-    expect(page.get_by_text("Logged in as")).to_contain_text("olga")
-    expect(page.get_by_role("link", name="web-secret")).to_have_count(0)
-    response = page.goto(hub.url + "/p/web-secret/")
+    olga = browser.new_context().new_page()
+    login(olga, hub, "olga", "olga-password", "/")
+    expect(olga.get_by_text("Logged in as")).to_contain_text("olga")
+    expect(olga.get_by_role("link", name="web-secret")).to_have_count(0)
+    response = olga.goto(hub.url + "/p/web-secret/")
     assert response is not None and response.status == 404
-    expect(page.get_by_text("does not exist")).to_be_visible()
+    expect(olga.get_by_text("does not exist")).to_be_visible()
+
+    # The owner adds her from the page; then she can open it.
+    owner = browser.new_context().new_page()
+    login(owner, hub, "wendy", users.passwords["wendy"], "/p/web-secret/")
+    owner.get_by_label("username").fill("olga")
+    owner.get_by_role("button", name="Add member").click()
+    expect(owner.get_by_text("olga", exact=True)).to_be_visible()
+    time.sleep(5.5)  # the page gate remembers an answer for 5 s
+    response = olga.goto(hub.url + "/p/web-secret/")
+    assert response is not None and response.status == 200
+    expect(olga.get_by_role("heading", name="web-secret")).to_be_visible()
+    olga.context.close()
+    owner.context.close()
+
+
+def test_the_owner_compares_versions_and_deploys_one_from_the_page(page: Page, hub, users, web_iris):
+    login(page, hub, "wendy", users.passwords["wendy"], "/p/web-iris/")
+    page.get_by_role("tab", name="Compare").click()
+    versions = page.get_by_label("versions")
+    for v in ("1", "2"):
+        versions.click()
+        versions.fill(v)
+        versions.press("Enter")
+    versions.press("Escape")  # close the option list, which covers the button
+    page.get_by_role("button", name="Compare").click()
+    table = page.locator(".aims-compare")
+    expect(table).to_contain_text("LogisticRegression")
+    expect(table).to_contain_text("RandomForestClassifier")
+    assert "background-color: #fff3b0" in table.inner_html()  # the differences are marked
+    screenshot(page, "playground-compare")
+
+    page.get_by_role("tab", name="Model").click()
+    version = page.get_by_label("version", exact=True)
+    version.click()
+    version.fill("2")
+    version.press("Enter")
+    expect(page.get_by_text("RandomForestClassifier").locator("visible=true").first).to_be_visible()
+    expect(page.get_by_role("button", name="Download ONNX")).to_be_visible()
+    page.get_by_role("button", name="Deploy this version (owner)").click()
+    expect(page.get_by_text("Version 2 is now serving")).to_be_visible(timeout=60_000)
+    assert web_iris.get_deployment().version == 2
+    web_iris.deploy_model(1)  # leave the runtime model as the other tests found it
 
 
 def test_a_leaderboard_of_5000_submissions_loads_in_under_2_seconds(browser, hub, big_board):
