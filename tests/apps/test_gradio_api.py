@@ -49,3 +49,24 @@ def test_private_playground_api_needs_a_member(hub, web_secret, users, iris):
     )
     label = client.predict(*[float(v) for v in iris["X_test"].iloc[0]], api_name="/predict")
     assert label["label"] in {"setosa", "versicolor", "virginica"}
+
+
+def test_regression_demo_answers_a_number(hub, users, diabetes):
+    from sklearn.linear_model import Ridge
+
+    from aims_spaces import ModelPlayground
+
+    pg = ModelPlayground(
+        input_type="tabular", task_type="regression", name="web-diabetes", client=users("wendy")
+    )
+    pg.create(
+        eval_data=diabetes["y_test"],
+        eval_features=diabetes["X_test"],
+        example_data=diabetes["X_test"].head(3),
+    )
+    ridge = Ridge().fit(diabetes["X_train"], diabetes["y_train"])
+    pg.deploy_model(pg.submit_model(model=ridge).wait().version)
+    row = diabetes["X_test"].iloc[0]
+    client = Client(f"{hub.url}/p/web-diabetes/", verbose=False)
+    value = client.predict(*[float(v) for v in row], api_name="/predict")
+    assert value == pytest.approx(float(ridge.predict(diabetes["X_test"].head(1))[0]), rel=1e-6)
