@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .domain import Column, ColumnType, TaskType
+from .domain import Column, ColumnType, InputType, TaskType
 from .errors import InvalidModel
 from .onnx_model import META_CLASSES, META_COLUMNS, META_FRAMEWORK, OnnxModel, parse_onnx
 from .tabular import _scalar
@@ -45,6 +45,7 @@ def convert(
     task_type: TaskType,
     classes: list[Any] | None,
     sample: pd.DataFrame | None = None,
+    input_type: InputType = InputType.TABULAR,
 ) -> ConvertedModel:
     """Turn ``model`` into ONNX for a playground with this schema, task and class list."""
     onnx_bytes = _as_onnx_bytes(model)
@@ -52,7 +53,14 @@ def convert(
         parse_onnx(onnx_bytes)
         return ConvertedModel(onnx=onnx_bytes, framework="onnx", model_type="onnx")
     if _is_sklearn(model):
-        return _convert_sklearn(model, schema=schema, task_type=task_type, classes=classes, sample=sample)
+        return _convert_sklearn(
+            model,
+            schema=schema,
+            task_type=task_type,
+            classes=classes,
+            sample=sample,
+            text=input_type is InputType.TEXT,
+        )
     raise InvalidModel(
         f"cannot convert a {type(model).__module__}.{type(model).__name__}: pass a fitted "
         "scikit-learn estimator or Pipeline, or an ONNX model (bytes, a .onnx path or a ModelProto)"
@@ -106,6 +114,7 @@ def _convert_sklearn(
     task_type: TaskType,
     classes: list[Any] | None,
     sample: pd.DataFrame | None,
+    text: bool = False,
 ) -> ConvertedModel:
     from sklearn.base import is_classifier, is_regressor
     from sklearn.exceptions import NotFittedError
@@ -139,7 +148,7 @@ def _convert_sklearn(
             errors.append(f"{precision}: {e}")
             continue
         try:
-            mismatches = _parity(model, onx, schema, task_type, classes, sample)
+            mismatches = _parity(model, onx, schema, task_type, classes, sample, text)
         except InvalidModel as e:  # converted, but onnxruntime cannot run it in this precision
             errors.append(f"{precision}: {e}")
             continue
@@ -181,8 +190,14 @@ def _to_onnx(
         ]
     else:
         initial_types = [("X", numeric([None, len(schema)]))]
-    options = {id(final): {"zipmap": False}} if hasattr(final, "classes_") else None
-    onx = to_onnx(model, initial_types=initial_types, options=options, target_opset=TARGET_OPSET)
+    options: dict[int, dict[str, Any]] = {}
+    if hasattr(final, "classes_"):
+        options[id(final)] = {"zipmap": False}
+    for step in _steps(model):
+        if type(step).__name__ in ("TfidfVectorizer", "CountVectorizer"):
+            # onnxruntime's StringNormalizer wants a locale the system has; C.UTF-8 always is.
+            options[id(step)] = {"locale": "C.UTF-8"}
+    onx = to_onnx(model, initial_types=initial_types, options=options or None, target_opset=TARGET_OPSET)
     props = {META_FRAMEWORK: "sklearn"}
     if per_column:
         # skl2onnx renames inputs whose column names hold characters such as spaces; the inputs
@@ -202,6 +217,7 @@ def _parity(
     task_type: TaskType,
     classes: list[Any] | None,
     sample: pd.DataFrame | None,
+    text: bool = False,
 ) -> int:
     """Rows of ``sample`` where the ONNX model disagrees with the original (0 without a sample)."""
     onnx_model = OnnxModel(onnx_bytes, schema=schema, task_type=task_type, classes=classes).load()
@@ -209,23 +225,43 @@ def _parity(
         return 0
     out = onnx_model.run(sample)
     frame = sample[[c.name for c in schema]]
-    try:
-        expected = model.predict(frame)
-    except Exception:  # fitted on a numpy array: try the plain matrix
-        expected = model.predict(frame.to_numpy())
+    expected = _call(model, "predict", frame, text)
     if task_type is TaskType.CLASSIFICATION:
         got = onnx_model.index_.decode(out.indices)  # type: ignore[arg-type]
         differs = np.array([_scalar(a) != _scalar(b) for a, b in zip(got, expected, strict=True)])
         if out.probabilities is not None and hasattr(model, "predict_proba"):
-            try:
-                proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
-            except Exception:  # fitted on a numpy array: try the plain matrix
-                proba = np.asarray(model.predict_proba(frame.to_numpy()), dtype=np.float64)
+            proba = np.asarray(_call(model, "predict_proba", frame, text), dtype=np.float64)
             cols = onnx_model.proba_columns_
             if proba.shape == (len(frame), len(cols)):
                 differs |= np.abs(out.probabilities[:, cols] - proba).max(axis=1) > 1e-5
         return int(differs.sum())
     return int(np.sum(~np.isclose(out.values, np.asarray(expected, dtype=np.float64), rtol=1e-4, atol=1e-6)))
+
+
+def _call(model: Any, method: str, frame: pd.DataFrame, text: bool) -> Any:
+    """``model.<method>`` on sample rows in the form it was fitted on: texts as a 1-D sequence,
+    tables as a DataFrame (or a plain matrix for models fitted on arrays)."""
+    fn = getattr(model, method)
+    if text:
+        return fn(frame.iloc[:, 0].tolist())
+    try:
+        return fn(frame)
+    except Exception:  # fitted on a numpy array: try the plain matrix
+        return fn(frame.to_numpy())
+
+
+def _steps(model: Any) -> list[Any]:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    if isinstance(model, Pipeline):
+        return [s for _, step in model.steps for s in _steps(step)]
+    if isinstance(model, ColumnTransformer):
+        fitted = getattr(model, "transformers_", model.transformers)
+        return [model, *[s for _, t, _ in fitted if hasattr(t, "fit") for s in _steps(t)]]
+    if isinstance(model, FeatureUnion):
+        return [model, *[s for _, t in model.transformer_list for s in _steps(t)]]
+    return [model]
 
 
 def _skops_bytes(model: Any) -> bytes | None:

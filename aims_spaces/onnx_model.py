@@ -141,6 +141,9 @@ def plan_feeds(
         col = by_name.get(column_map.get(inp.name, inp.name)) or by_sanitized.get(inp.name)
         if col is not None:
             matched[inp.name] = col
+    if len(inputs) == 1 and len(schema) == 1 and not matched and inputs[0].type == "tensor(string)":
+        # One string input and one text column: whatever the input is called, it takes the text.
+        matched[inputs[0].name] = schema[0]
     if len(inputs) == 1 and not matched:
         (inp,) = inputs
         dtype = _ORT_NUMPY.get(inp.type)

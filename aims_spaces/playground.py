@@ -35,10 +35,10 @@ from .domain import (
     TaskType,
     parse_enum,
 )
-from .errors import EvaluationFailed, InvalidModel, InvalidSpec
+from .errors import EvaluationFailed, InvalidEvalData, InvalidModel, InvalidSpec
 from .onnx_model import OnnxModel
 from .skops_files import load_skops
-from .tabular import frame_to_parquet, parquet_to_frame, to_1d, to_frame
+from .tabular import frame_to_parquet, parquet_to_frame, text_frame, to_1d, to_frame
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ class OnnxPredictor:
         ).load()
 
     def _frame(self, X: Any) -> pd.DataFrame:
+        if self.info.input_type is InputType.TEXT:
+            return text_frame(X, "X").set_axis([self.info.feature_schema[0].name], axis=1)
         df = to_frame(X, "X")
         if not isinstance(X, pd.DataFrame) and df.shape[1] == len(self.info.feature_schema):
             df.columns = [c.name for c in self.info.feature_schema]
@@ -222,11 +224,16 @@ class ModelPlayground:
             daily_submission_limit=daily_submission_limit,
             competition_deadline=competition_deadline,
         )
+        as_frame = text_frame if input_type is InputType.TEXT else to_frame
         files = [_parquet_file("eval_labels", _column(labels, "label"))]
         if eval_features is not None:
-            files.append(_parquet_file("eval_features", to_frame(eval_features, "eval_features")))
+            files.append(
+                _parquet_file("eval_features", as_frame(eval_features, "eval_features", InvalidEvalData))
+            )
         if example_data is not None:
-            files.append(_parquet_file("example_data", to_frame(example_data, "example_data")))
+            files.append(
+                _parquet_file("example_data", as_frame(example_data, "example_data", InvalidEvalData))
+            )
         if y_train is not None:
             files.append(_parquet_file("y_train", _column(y_train, "label")))
         data = self.client.request(
@@ -339,6 +346,7 @@ class ModelPlayground:
                 task_type=info.task_type,
                 classes=info.classes,
                 sample=self._conversion_sample(info) if not isinstance(model, (bytes, str)) else None,
+                input_type=info.input_type,
             )
             meta.framework = converted.framework
             meta.model_type = converted.model_type
@@ -424,7 +432,7 @@ class ModelPlayground:
     def predict(self, X: Any) -> pd.DataFrame:
         """Predictions of the runtime model over REST: ``prediction`` (+ ``proba_<class>``)."""
         url = self._predict_url or self.get_deployment().predict_url
-        frame = to_frame(X, "X")
+        frame = self._predict_frame(X)
         body = b'{"rows": ' + frame.to_json(orient="records", double_precision=15).encode() + b"}"
         out = self.client.request("POST", url, content=body, headers={"Content-Type": "application/json"})
         result = pd.DataFrame({"prediction": out["predictions"]})
@@ -433,6 +441,12 @@ class ModelPlayground:
             result = pd.concat([result, proba.add_prefix("proba_")], axis=1)
         result.attrs["model_version"] = out.get("model_version")
         return result
+
+    def _predict_frame(self, X: Any) -> pd.DataFrame:
+        info = self.get_info(refresh=self._info is None)
+        if info.input_type is InputType.TEXT:
+            return text_frame(X, "X").set_axis([info.feature_schema[0].name], axis=1)
+        return to_frame(X, "X")
 
     def instantiate_model(self, version: int, *, prefer: str = "original") -> Any:
         """The submitted model: the scikit-learn original from its skops file when there is one

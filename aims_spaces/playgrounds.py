@@ -42,9 +42,20 @@ from .errors import (
 from .evaldata import EvalDataRepo
 from .registry import Member, Playground, Registry, Submission, User, utcnow
 from .settings import Settings
-from .tabular import check_columns, class_list, clean_labels, clean_targets, infer_schema, to_frame
+from .tabular import (
+    check_columns,
+    class_list,
+    clean_labels,
+    clean_targets,
+    infer_schema,
+    text_frame,
+    to_frame,
+)
 
 log = logging.getLogger(__name__)
+
+
+SUPPORTED_INPUTS = (InputType.TABULAR, InputType.TEXT)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -209,10 +220,13 @@ class Playgrounds:
         name = check_playground_name(spec.name)
         input_type = parse_enum(InputType, spec.input_type, "input_type")
         task = parse_enum(TaskType, spec.task_type, "task_type")
-        if input_type is not InputType.TABULAR:
+        if input_type not in SUPPORTED_INPUTS:
             raise InvalidSpec(
-                f"input_type {input_type.value!r} is not served by this hub version; supported: 'tabular'"
+                f"input_type {input_type.value!r} is not served by this hub version; supported: "
+                f"{[t.value for t in SUPPORTED_INPUTS]}"
             )
+        text = input_type is InputType.TEXT
+        as_frame = text_frame if text else to_frame
         metric = parse_enum(Metric, spec.eval_metric or DEFAULT_METRIC[task].value, "eval_metric")
         if metric.task_type is not task:
             allowed = [m.value for m in Metric if m.task_type is task]
@@ -241,24 +255,24 @@ class Playgrounds:
 
         features = None
         if eval_features is not None:
-            features = to_frame(eval_features, "eval_features", InvalidEvalData)
+            features = as_frame(eval_features, "eval_features", InvalidEvalData)
             if len(features) != n:
                 raise InvalidEvalData(f"eval_features has {len(features)} rows but the eval labels have {n}")
             if features.shape[1] == 0:
                 raise InvalidEvalData("eval_features has no columns")
         example = None
         if example_data is not None:
-            example = to_frame(example_data, "example_data", InvalidEvalData)
+            example = as_frame(example_data, "example_data", InvalidEvalData)
             if len(example) == 0:
                 raise InvalidEvalData("example_data is empty")
         schema: list[Column] = []
         if features is not None:
-            schema = infer_schema(features, "eval_features")
+            schema = infer_schema(features, "eval_features", categorical=not text)
             if example is not None:
                 check_columns(example, schema, "example_data")
                 example = example[[c.name for c in schema]]
         elif example is not None:
-            schema = infer_schema(example, "example_data")
+            schema = infer_schema(example, "example_data", categorical=not text)
 
         is_public = np.ones(n, dtype=bool)
         if spec.public_fraction < 1.0:

@@ -74,6 +74,27 @@ def to_1d(data: Any, what: str, error: type[InvalidInput] = InvalidInput) -> np.
     return arr
 
 
+def text_frame(data: Any, what: str, error: type[InvalidInput] = InvalidInput) -> pd.DataFrame:
+    """Texts as a one-column table (column ``text`` unless a one-column DataFrame names it)."""
+    if isinstance(data, pd.DataFrame):
+        if data.shape[1] != 1:
+            raise error(
+                f"{what} of a text playground must be one column of strings, got {data.shape[1]} columns"
+            )
+        df = data.reset_index(drop=True)
+        df.columns = [str(df.columns[0])]
+    elif isinstance(data, (list, tuple)):
+        df = pd.DataFrame({"text": pd.Series(list(data), dtype=object)})  # numpy would stringify numbers
+    else:
+        df = pd.DataFrame({"text": to_1d(data, what, error)})
+    values = df.iloc[:, 0].tolist()
+    bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
+    if bad is not None:
+        raise error(f"{what} must hold strings; row {bad} is {values[bad]!r}")
+    df[df.columns[0]] = pd.Series(values, dtype=object)
+    return df
+
+
 def column_type(series: pd.Series) -> ColumnType | None:
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
@@ -91,7 +112,9 @@ def column_type(series: pd.Series) -> ColumnType | None:
     return None
 
 
-def infer_schema(df: pd.DataFrame, what: str = "eval_features") -> list[Column]:
+def infer_schema(df: pd.DataFrame, what: str = "eval_features", *, categorical: bool = True) -> list[Column]:
+    """Column types of ``df``; string columns with few distinct values become categories
+    (``categorical=False`` for free text)."""
     schema = []
     for name in df.columns:
         ctype = column_type(df[name])
@@ -101,7 +124,7 @@ def infer_schema(df: pd.DataFrame, what: str = "eval_features") -> list[Column]:
                 "use numbers, booleans or strings"
             )
         categories = None
-        if ctype is ColumnType.STRING:
+        if ctype is ColumnType.STRING and categorical:
             seen = sorted({str(v) for v in df[name].dropna().unique()})
             categories = seen if len(seen) <= MAX_CATEGORIES else None
         schema.append(Column(name=str(name), dtype=ctype, categories=categories))

@@ -91,9 +91,42 @@ def diabetes_playground(client: HubClient, name: str = "diabetes") -> ModelPlayg
     return pg
 
 
+def reviews_playground(client: HubClient, name: str = "reviews") -> ModelPlayground:
+    """Text classification: made-up film reviews, positive or negative."""
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import MultinomialNB
+    from sklearn.pipeline import make_pipeline
+
+    from .datasets import movie_reviews
+
+    texts, labels = movie_reviews(500)
+    X_train, y_train, X_test, y_test = texts[:350], labels[:350], texts[350:], labels[350:]
+    pg = ModelPlayground(
+        input_type="text",
+        task_type="classification",
+        private=False,
+        name=name,
+        description="Is a (made-up) film review positive or negative?",
+        client=client,
+    )
+    pg.create(eval_data=y_test, eval_features=X_test, example_data=X_test.head(5), y_train=y_train)
+    for description, model in [
+        ("tf-idf + logistic regression", make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000))),
+        ("word counts + naive Bayes", make_pipeline(CountVectorizer(), MultinomialNB())),
+    ]:
+        model.fit(X_train, y_train)
+        pg.submit_model(
+            model=model, prediction_submission=model.predict(X_test), submission_type="all", description=description
+        ).wait()
+    pg.deploy_model(1)
+    return pg
+
+
 DEMOS: dict[str, Callable[[HubClient], ModelPlayground]] = {
     "iris": iris_playground,
     "diabetes": diabetes_playground,
+    "reviews": reviews_playground,
 }
 
 

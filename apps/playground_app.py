@@ -238,7 +238,12 @@ class PlaygroundUI:
         if info.has_eval_features:
             sample = self.hub.playgrounds.eval_features(caller, self.name).head(500)
         converted = convert(
-            model, schema=info.feature_schema, task_type=info.task_type, classes=info.classes, sample=sample
+            model,
+            schema=info.feature_schema,
+            task_type=info.task_type,
+            classes=info.classes,
+            sample=sample,
+            input_type=info.input_type,
         )
         upload.model = converted.onnx
         upload.original = data

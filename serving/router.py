@@ -87,6 +87,11 @@ class Router:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as e:
             raise InvalidRows(f"the body is not valid JSON: {e}") from None
+        schema = route.feature_schema
+        if isinstance(doc, dict) and "inputs" in doc and "rows" not in doc and len(schema) == 1:
+            # One-input models (text): {"inputs": ["a review", ...]} is short for rows of that column.
+            inputs = doc["inputs"] if isinstance(doc["inputs"], list) else [doc["inputs"]]
+            doc = {"rows": [{schema[0].name: value} for value in inputs]}
         if not isinstance(doc, dict) or "rows" not in doc:
             raise InvalidRows('the body must be a JSON object {"rows": [{"<column>": <value>, ...}, ...]}')
         rows = doc["rows"]
@@ -96,7 +101,6 @@ class Router:
             raise InvalidRows('"rows" must be a non-empty list of objects, one per row')
         if len(rows) > MAX_ROWS:
             raise InvalidRows(f"at most {MAX_ROWS} rows per request, got {len(rows)}")
-        schema = route.feature_schema
         names = [c.name for c in schema]
         columns: dict[str, list[Any]] = {name: [] for name in names}
         known = set(names)
