@@ -46,7 +46,7 @@ from .errors import (
     http_status,
 )
 from .hub import Hub
-from .submissions import SubmissionUpload
+from .submissions import SubmissionUpload, original_format
 from .tabular import frame_to_parquet, parquet_to_frame
 
 log = logging.getLogger(__name__)
@@ -344,7 +344,13 @@ def create_app(hub: Hub) -> FastAPI:
         who: CallerDep,
         meta: Annotated[str, Form(description="SubmissionMeta as JSON")] = "{}",
         model: Annotated[UploadFile | None, File(description="ONNX model")] = None,
-        original: Annotated[UploadFile | None, File(description="scikit-learn model as skops")] = None,
+        original: Annotated[
+            UploadFile | None,
+            File(description="the original: scikit-learn as skops, PyTorch/Keras as safetensors"),
+        ] = None,
+        preprocessor: Annotated[
+            UploadFile | None, File(description="preprocessor document (JSON): a tokenizer or a media spec")
+        ] = None,
         predictions: Annotated[UploadFile | None, File(description="Parquet, one column")] = None,
     ) -> SubmissionInfo:
         parsed = _parse_json(SubmissionMeta, meta, "submission metadata")
@@ -355,6 +361,7 @@ def create_app(hub: Hub) -> FastAPI:
             meta=parsed,
             model=model.file.read() if model is not None else None,
             original=original.file.read() if original is not None else None,
+            preprocessor=preprocessor.file.read() if preprocessor is not None else None,
             predictions=preds,
         )
         return hub.submissions.submit(who, name, upload)
@@ -390,7 +397,7 @@ def create_app(hub: Hub) -> FastAPI:
     )
     def artifact(name: str, version: int, kind: str, who: CallerDep) -> Response:
         data = hub.submissions.artifact(who, name, version, kind)
-        suffix = "onnx" if kind == "model" else "skops"
+        suffix = {"model": "onnx", "preprocessor": "json"}.get(kind) or original_format(data)
         return Response(
             data,
             media_type="application/octet-stream",

@@ -46,12 +46,32 @@ def convert(
     classes: list[Any] | None,
     sample: pd.DataFrame | None = None,
     input_type: InputType = InputType.TABULAR,
+    preprocessor: Any = None,
+    optimizer: Any = None,
+    loss: Any = None,
 ) -> ConvertedModel:
-    """Turn ``model`` into ONNX for a playground with this schema, task and class list."""
+    """Turn ``model`` into ONNX for a playground with this schema, task and class list.
+
+    A network's outputs must follow the playground's class order (``info.classes``); a
+    ``preprocessor`` (see :mod:`aims_spaces.preprocess`) makes its inputs from raw values.
+    """
     onnx_bytes = _as_onnx_bytes(model)
     if onnx_bytes is not None:
         parse_onnx(onnx_bytes)
         return ConvertedModel(onnx=onnx_bytes, framework="onnx", model_type="onnx")
+    from .torch_conversion import is_torch_module
+
+    if is_torch_module(model):
+        return _convert_torch(
+            model,
+            schema=schema,
+            task_type=task_type,
+            classes=classes,
+            sample=sample,
+            preprocessor=preprocessor,
+            optimizer=optimizer,
+            loss=loss,
+        )
     if _is_sklearn(model):
         return _convert_sklearn(
             model,
@@ -63,7 +83,8 @@ def convert(
         )
     raise InvalidModel(
         f"cannot convert a {type(model).__module__}.{type(model).__name__}: pass a fitted "
-        "scikit-learn estimator or Pipeline, or an ONNX model (bytes, a .onnx path or a ModelProto)"
+        "scikit-learn estimator or Pipeline, a PyTorch module, or an ONNX model (bytes, a .onnx path or a "
+        "ModelProto)"
     )
 
 
@@ -78,6 +99,61 @@ def _as_onnx_bytes(model: Any) -> bytes | None:
     if type(model).__name__ == "ModelProto" and hasattr(model, "SerializeToString"):
         return model.SerializeToString()
     return None
+
+
+def _convert_torch(
+    module: Any,
+    *,
+    schema: list[Column],
+    task_type: TaskType,
+    classes: list[Any] | None,
+    sample: pd.DataFrame | None,
+    preprocessor: Any,
+    optimizer: Any,
+    loss: Any,
+) -> ConvertedModel:
+    import onnx
+
+    from .torch_conversion import export_onnx, run_module, safetensors_bytes, torch_metadata
+
+    if sample is None or sample.empty:
+        raise InvalidModel("converting a PyTorch module needs sample rows (the playground's eval features)")
+    rows = sample.head(8)
+    if preprocessor is not None:
+        feeds = preprocessor.feeds(rows[schema[0].name])
+    else:
+        if any(not c.dtype.numeric for c in schema):
+            raise InvalidModel("a PyTorch module on string columns needs a preprocessor")
+        feeds = {"X": rows[[c.name for c in schema]].to_numpy(dtype=np.float32)}
+    onx = onnx.load_model_from_string(export_onnx(module, feeds))
+    framework = "transformers" if type(module).__module__.startswith("transformers") else "pytorch"
+    onnx.helper.set_model_props(onx, {META_FRAMEWORK: framework})
+    onnx_bytes = onx.SerializeToString()
+
+    # Parity: the exported graph against the module, on the same rows.
+    model = OnnxModel(
+        onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor
+    )
+    out = model.load().run(rows)
+    expected = run_module(module, feeds)
+    if task_type is TaskType.CLASSIFICATION:
+        if expected.ndim != 2 or expected.shape[1] != len(classes or []):
+            raise InvalidModel(
+                f"the module's output has shape {list(expected.shape)}; a classifier here must give "
+                f"[batch, {len(classes or [])}] scores, one per class in the order {classes}"
+            )
+        mismatches = int(np.sum(out.indices != expected.argmax(axis=1)))
+    else:
+        mismatches = int(np.sum(~np.isclose(out.values, expected.reshape(-1), rtol=1e-4, atol=1e-5)))
+    if mismatches:
+        log.warning("the ONNX export disagrees with the module on %d sample row(s)", mismatches)
+    return ConvertedModel(
+        onnx=onnx_bytes,
+        framework=framework,
+        model_type=type(module).__name__,
+        metadata=torch_metadata(module, feeds, optimizer, loss),
+        original=safetensors_bytes(module),
+    )
 
 
 def _is_sklearn(model: Any) -> bool:

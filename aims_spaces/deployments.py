@@ -76,6 +76,7 @@ class Deployments:
             classes=pg.classes,
             feature_schema=[Column(**c) for c in pg.feature_schema],
             private=pg.private,
+            preprocessor_sha256=sub.preprocessor_sha256,
             allowed_user_ids=[pg.owner_id, *members],
             example=rows,
         )

@@ -223,6 +223,7 @@ class SubmissionInfo(_Frozen):
     model_type: str | None = None
     has_model: bool = False
     has_original: bool = False
+    has_preprocessor: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
     custom_metadata: dict[str, Any] = Field(default_factory=dict)
     onnx_metadata: dict[str, Any] = Field(default_factory=dict)
@@ -322,6 +323,7 @@ class EvaluationJob(_Frozen):
     has_competition_split: bool
     model_sha256: str | None
     predictions_sha256: str | None
+    preprocessor_sha256: str | None = None
     artifact_url: str
     evaldata_dir: str
     bootstrap_samples: int
@@ -337,6 +339,7 @@ class Route(_Frozen):
     classes: list[Any] | None
     feature_schema: list[Column]
     private: bool
+    preprocessor_sha256: str | None = None
     allowed_user_ids: list[int] = Field(default_factory=list)  # owner and members of a private one
     example: list[dict[str, Any]] = Field(default_factory=list)  # rows to warm the model with
 

@@ -218,12 +218,14 @@ class OnnxModel:
         task_type: TaskType,
         classes: Sequence[Any] | None = None,
         threads: int = 1,
+        preprocessor: Any = None,
     ) -> None:
         self.data = data
         self.schema = list(schema)
         self.task_type = task_type
         self.classes = list(classes or [])
         self.threads = threads
+        self.preprocessor = preprocessor  # an aims_spaces.preprocess.Preprocessor, or None
 
     def load(self) -> OnnxModel:
         import onnxruntime as ort
@@ -241,7 +243,11 @@ class OnnxModel:
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
             raise InvalidModel(f"onnxruntime cannot load the model: {_first_line(e)}") from None
         column_map = _json_prop(self.metadata_props_, META_COLUMNS, dict) or {}
-        self.feeds_ = plan_feeds(self.session_.get_inputs(), self.schema, column_map)
+        if self.preprocessor is not None:
+            self._check_preprocessor()
+            self.feeds_ = []
+        else:
+            self.feeds_ = plan_feeds(self.session_.get_inputs(), self.schema, column_map)
         self.outputs_ = self.session_.get_outputs()
         if self.task_type is TaskType.CLASSIFICATION:
             self._plan_classification()
@@ -278,11 +284,26 @@ class OnnxModel:
                 "a probability/score matrix output"
             )
 
+    def _check_preprocessor(self) -> None:
+        model_inputs = {i.name for i in self.session_.get_inputs()}
+        given = set(self.preprocessor.input_names())
+        if given != model_inputs:
+            raise InvalidModel(
+                f"the model's inputs {sorted(model_inputs)} do not match what its preprocessor makes "
+                f"{sorted(given)}"
+            )
+        if len(self.schema) != 1:
+            raise InvalidModel(
+                f"a preprocessor takes one input column; this playground has {len(self.schema)}"
+            )
+
     def feed(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Model inputs from a DataFrame or a mapping of column name -> 1-D array."""
         missing = [c.name for c in self.schema if c.name not in columns]
         if missing:
             raise InvalidPredictions(f"the input is missing column(s) {missing}")
+        if self.preprocessor is not None:
+            return self.preprocessor.feeds(columns[self.schema[0].name])
         feeds = {}
         for f in self.feeds_:
             parts = [_column_values(columns[c], f.dtype) for c in f.columns]
@@ -324,7 +345,7 @@ class OnnxModel:
     def _probabilities(self, outputs: dict[str, Any], n: int) -> np.ndarray | None:
         k = len(self.classes)
         if self.proba_output_ is not None:
-            raw = np.asarray(outputs[self.proba_output_], dtype=np.float64)
+            raw = _as_probabilities(np.asarray(outputs[self.proba_output_], dtype=np.float64))
         elif self.zipmap_output_ is not None:
             rows = outputs[self.zipmap_output_]
             keys = list(rows[0].keys()) if rows else []
@@ -344,6 +365,17 @@ class OnnxModel:
                 f"playground's {k} classes"
             )
         return _reorder(raw, self.proba_columns_, k)
+
+
+def _as_probabilities(scores: np.ndarray) -> np.ndarray:
+    """A score matrix as probabilities: kept if its rows already are, softmax of logits if not."""
+    if scores.ndim != 2 or scores.size == 0:
+        return scores
+    if scores.min() >= -1e-6 and scores.max() <= 1 + 1e-6 and np.allclose(scores.sum(axis=1), 1, atol=1e-3):
+        return scores
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def _column_values(values: Any, dtype: Any) -> np.ndarray:

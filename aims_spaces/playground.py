@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import preprocess
 from .client import HubClient, default_client
 from .conversion import convert
 from .domain import (
@@ -103,11 +104,15 @@ class Submission:
 class OnnxPredictor:
     """A submitted model run locally with onnxruntime; ``predict`` returns the playground's labels."""
 
-    def __init__(self, onnx_bytes: bytes, info: PlaygroundInfo) -> None:
+    def __init__(self, onnx_bytes: bytes, info: PlaygroundInfo, preprocessor: Any = None) -> None:
         self.onnx_bytes = onnx_bytes
         self.info = info
         self.model_ = OnnxModel(
-            onnx_bytes, schema=info.feature_schema, task_type=info.task_type, classes=info.classes
+            onnx_bytes,
+            schema=info.feature_schema,
+            task_type=info.task_type,
+            classes=info.classes,
+            preprocessor=preprocessor,
         ).load()
 
     def _frame(self, X: Any) -> pd.DataFrame:
@@ -315,6 +320,9 @@ class ModelPlayground:
         *,
         description: str = "",
         input_dict: dict[str, Any] | None = None,
+        preprocessor: Any = None,
+        optimizer: Any = None,
+        loss: Any = None,
     ) -> Submission:
         """Convert ``model`` to ONNX, upload it with its predictions and metadata, queue scoring.
 
@@ -325,6 +333,10 @@ class ModelPlayground:
             custom_metadata: any JSON-serialisable fields to show on the leaderboard.
             description: a line about this model.
             input_dict: Model Share AI style extras; its ``description`` is used if given.
+            preprocessor: how raw inputs become the model's inputs, as data: a `tokenizers`
+                tokenizer or transformers fast tokenizer (for text), or a document made with
+                :mod:`aims_spaces.preprocess`. Never a Python function.
+            optimizer, loss: a PyTorch model's optimizer and loss, recorded as metadata.
         """
         stype = parse_enum(SubmissionType, submission_type, "submission_type")
         info = self.get_info(refresh=self._info is None)
@@ -339,6 +351,15 @@ class ModelPlayground:
             description=description,
             custom_metadata=_json_safe(custom_metadata or {}, "custom_metadata"),
         )
+        prep_doc: bytes | None = None
+        prep = None
+        if preprocessor is not None:
+            prep_doc = (
+                preprocessor
+                if isinstance(preprocessor, bytes)
+                else preprocess.tokenizer_document(preprocessor)
+            )
+            prep = preprocess.load(prep_doc)
         if model is not None:
             converted = convert(
                 model,
@@ -347,13 +368,18 @@ class ModelPlayground:
                 classes=info.classes,
                 sample=self._conversion_sample(info) if not isinstance(model, (bytes, str)) else None,
                 input_type=info.input_type,
+                preprocessor=prep,
+                optimizer=optimizer,
+                loss=loss,
             )
             meta.framework = converted.framework
             meta.model_type = converted.model_type
             meta.metadata = converted.metadata
             files.append(("model", ("model.onnx", converted.onnx, "application/octet-stream")))
             if converted.original is not None:
-                files.append(("original", ("model.skops", converted.original, "application/octet-stream")))
+                files.append(("original", ("original", converted.original, "application/octet-stream")))
+            if prep_doc is not None:
+                files.append(("preprocessor", ("preprocessor.json", prep_doc, "application/json")))
             steps.update()
         if prediction_submission is not None:
             files.append(_parquet_file("predictions", _column(prediction_submission, "prediction")))
@@ -448,17 +474,30 @@ class ModelPlayground:
             return text_frame(X, "X").set_axis([info.feature_schema[0].name], axis=1)
         return to_frame(X, "X")
 
-    def instantiate_model(self, version: int, *, prefer: str = "original") -> Any:
-        """The submitted model: the scikit-learn original from its skops file when there is one
-        (and ``prefer="original"``), else an :class:`OnnxPredictor`."""
+    def instantiate_model(self, version: int, *, prefer: str = "original", into: Any = None) -> Any:
+        """The submitted model.
+
+        ``into=module`` loads a PyTorch submission's weights into your own module and returns it.
+        Otherwise: the scikit-learn original from its skops file when there is one (and
+        ``prefer="original"``), else an :class:`OnnxPredictor` for any framework.
+        """
         info = self._get_submission_info(version)
-        if prefer == "original" and info.has_original:
-            data = self.client.request("GET", self._path(f"/submissions/{int(version)}/original"), raw=True)
-            return load_skops(data)
+        path = self._path(f"/submissions/{int(version)}")
+        if into is not None:
+            if not info.has_original:
+                raise InvalidModel(f"version {version} has no original weights to load")
+            from .torch_conversion import load_weights
+
+            return load_weights(into, self.client.request("GET", f"{path}/original", raw=True))
+        if prefer == "original" and info.has_original and info.framework == "sklearn":
+            return load_skops(self.client.request("GET", f"{path}/original", raw=True))
         if not info.has_model:
             raise InvalidModel(f"version {version} has no model file (predictions only)")
-        data = self.client.request("GET", self._path(f"/submissions/{int(version)}/model"), raw=True)
-        return OnnxPredictor(data, self.get_info(refresh=self._info is None))
+        data = self.client.request("GET", f"{path}/model", raw=True)
+        prep = None
+        if info.has_preprocessor:
+            prep = preprocess.load(self.client.request("GET", f"{path}/preprocessor", raw=True))
+        return OnnxPredictor(data, self.get_info(refresh=self._info is None), preprocessor=prep)
 
 
 def _json_safe(value: dict[str, Any], what: str) -> dict[str, Any]:

@@ -132,6 +132,7 @@ class Submission(Base):
     model_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     original_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     predictions_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    preprocessor_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     framework: Mapped[str | None] = mapped_column(String(32), nullable=True)
     model_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
     model_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from . import preprocess
 from .access import Access, Caller
 from .domain import (
     Column,
@@ -33,6 +34,7 @@ from .domain import (
     parse_enum,
 )
 from .errors import (
+    InvalidModel,
     InvalidPredictions,
     InvalidSpec,
     QuotaExceeded,
@@ -62,7 +64,8 @@ class EvaluationQueue(Protocol):
 class SubmissionUpload:
     meta: SubmissionMeta
     model: bytes | None = None
-    original: bytes | None = None  # a scikit-learn object as a skops file
+    original: bytes | None = None  # the original: scikit-learn as skops, PyTorch/Keras weights as safetensors
+    preprocessor: bytes | None = None  # an aims_spaces.preprocess document (data, never code)
     predictions: pd.DataFrame | None = None
 
 
@@ -71,6 +74,32 @@ class _Checked:
     submission_type: SubmissionType
     predictions_parquet: bytes | None = None
     blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+def original_format(data: bytes) -> str:
+    """``skops`` (a zip) or ``safetensors`` (an 8-byte header length, then JSON)."""
+    if data[:4] == b"PK\x03\x04":
+        return "skops"
+    if len(data) > 9 and data[8:9] == b"{":
+        return "safetensors"
+    return "unknown"
+
+
+def check_original(data: bytes) -> None:
+    """An original model must be a skops file naming only trusted types, or safetensors weights.
+    Neither is unpickled: skops is audited, safetensors holds only tensors."""
+    kind = original_format(data)
+    if kind == "skops":
+        check_skops(data)
+    elif kind == "safetensors":
+        from safetensors.numpy import load
+
+        try:
+            load(data)
+        except Exception as e:  # the Rust side raises SafetensorError for a broken header
+            raise InvalidModel(f"the original weights are not a readable safetensors file: {e}") from None
+    else:
+        raise InvalidModel("the original model must be a skops file (scikit-learn) or safetensors weights")
 
 
 def _json_size(value: Any) -> int:
@@ -121,11 +150,17 @@ class Submissions:
         checked = self._check(pg_snapshot, upload)
 
         created: list[str] = []
-        digests: dict[str, str | None] = {"model": None, "original": None, "predictions": None}
+        digests: dict[str, str | None] = {
+            "model": None,
+            "original": None,
+            "predictions": None,
+            "preprocessor": None,
+        }
         try:
             for kind, data in (
                 ("model", upload.model),
                 ("original", upload.original),
+                ("preprocessor", upload.preprocessor),
                 ("predictions", checked.predictions_parquet),
             ):
                 if data is not None:
@@ -163,6 +198,7 @@ class Submissions:
                     description=meta.description,
                     model_sha256=digests["model"],
                     original_sha256=digests["original"],
+                    preprocessor_sha256=digests["preprocessor"],
                     predictions_sha256=digests["predictions"],
                     framework=meta.framework or ("onnx" if upload.model is not None else None),
                     model_type=meta.model_type,
@@ -190,15 +226,26 @@ class Submissions:
             raise InvalidSpec("a submission needs a model, predictions, or both")
         if upload.model is None and not pg.has_eval_features and upload.predictions is None:
             raise InvalidSpec("this playground has no eval features: submit predictions")
+        preprocessor = None
+        if upload.preprocessor is not None:
+            if upload.model is None:
+                raise InvalidSpec("a preprocessor only makes sense with a model")
+            preprocessor = preprocess.load(upload.preprocessor)
         if upload.model is not None:
-            OnnxModel(upload.model, schema=pg.schema, task_type=pg.task_type, classes=pg.classes).load()
+            OnnxModel(
+                upload.model,
+                schema=pg.schema,
+                task_type=pg.task_type,
+                classes=pg.classes,
+                preprocessor=preprocessor,
+            ).load()
         elif pg.metric.needs_probabilities:
             raise InvalidSpec(
                 f"this playground ranks by {pg.metric.value}, which needs class probabilities: "
                 "submit a model, not only predictions"
             )
         if upload.original is not None:
-            check_skops(upload.original)
+            check_original(upload.original)
         checked = _Checked(submission_type=stype)
         if upload.predictions is not None:
             checked.predictions_parquet = self._check_predictions(pg, upload.predictions)
@@ -231,6 +278,7 @@ class Submissions:
                         (Submission.model_sha256 == digest)
                         | (Submission.original_sha256 == digest)
                         | (Submission.predictions_sha256 == digest)
+                        | (Submission.preprocessor_sha256 == digest)
                     )
                     .limit(1)
                 )
@@ -252,6 +300,7 @@ class Submissions:
             has_competition_split=has_competition_split(pg),
             model_sha256=sub.model_sha256 if pg.has_eval_features else None,
             predictions_sha256=sub.predictions_sha256,
+            preprocessor_sha256=sub.preprocessor_sha256,
             artifact_url=self.store.url,
             evaldata_dir=str(self.evaldata.root),
             bootstrap_samples=self.settings.bootstrap_samples,
@@ -360,9 +409,13 @@ class Submissions:
         with self.registry.session() as s:
             pg = self.playgrounds.load(s, name, caller, Access.READ)
             sub = self._row(s, pg, version)
-            digest = {"model": sub.model_sha256, "original": sub.original_sha256}.get(kind, "-")
+            digest = {
+                "model": sub.model_sha256,
+                "original": sub.original_sha256,
+                "preprocessor": sub.preprocessor_sha256,
+            }.get(kind, "-")
         if digest == "-":
-            raise InvalidSpec(f"unknown artifact kind {kind!r}; use 'model' or 'original'")
+            raise InvalidSpec(f"unknown artifact kind {kind!r}; use 'model', 'original' or 'preprocessor'")
         if digest is None:
             raise SubmissionNotFound(f"version {version} of {name!r} has no {kind} file")
         return self.store.get(digest)
@@ -393,6 +446,7 @@ class Submissions:
             model_type=sub.model_type,
             has_model=sub.model_sha256 is not None,
             has_original=sub.original_sha256 is not None,
+            has_preprocessor=sub.preprocessor_sha256 is not None,
             metadata=sub.model_metadata or {},
             custom_metadata=sub.custom_metadata or {},
             onnx_metadata=sub.onnx_metadata or {},

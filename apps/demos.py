@@ -117,7 +117,10 @@ def reviews_playground(client: HubClient, name: str = "reviews") -> ModelPlaygro
     ]:
         model.fit(X_train, y_train)
         pg.submit_model(
-            model=model, prediction_submission=model.predict(X_test), submission_type="all", description=description
+            model=model,
+            prediction_submission=model.predict(X_test),
+            submission_type="all",
+            description=description,
         ).wait()
     pg.deploy_model(1)
     return pg

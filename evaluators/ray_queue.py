@@ -20,6 +20,7 @@ from typing import Any
 
 import ray
 
+from aims_spaces import preprocess
 from aims_spaces.domain import EvaluationJob, EvaluationResult
 from aims_spaces.evaldata import EvalDataRepo, EvalLabels
 from aims_spaces.storage import ArtifactStore
@@ -54,11 +55,17 @@ def run_job(job: EvaluationJob) -> EvaluationResult:
     labels, features = _eval_data(job)
     store = ArtifactStore(job.artifact_url)
     model_bytes = store.get(job.model_sha256) if job.model_sha256 else None
+    preprocessor = preprocess.load(store.get(job.preprocessor_sha256)) if job.preprocessor_sha256 else None
     uploaded = None
     if job.predictions_sha256:
         uploaded = parquet_to_frame(store.get(job.predictions_sha256), "predictions")
     result = scoring.evaluate(
-        job, labels=labels, features=features, model_bytes=model_bytes, uploaded=uploaded
+        job,
+        labels=labels,
+        features=features,
+        model_bytes=model_bytes,
+        uploaded=uploaded,
+        preprocessor=preprocessor,
     )
     return result.model_copy(update={"evaluated_by": {"host": socket.gethostname(), "pid": os.getpid()}})
 

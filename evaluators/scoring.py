@@ -34,11 +34,12 @@ def evaluate(
     features: pd.DataFrame | None,
     model_bytes: bytes | None,
     uploaded: pd.DataFrame | None,
+    preprocessor: Any = None,
 ) -> EvaluationResult:
     """Score a submission; a problem with the submission itself gives ``ok=False``, not a raise."""
     start = time.perf_counter()
     try:
-        result = _evaluate(job, labels, features, model_bytes, uploaded)
+        result = _evaluate(job, labels, features, model_bytes, uploaded, preprocessor)
     except AimsError as e:
         return EvaluationResult(ok=False, error=e.message, seconds=time.perf_counter() - start)
     return result.model_copy(update={"seconds": time.perf_counter() - start})
@@ -50,6 +51,7 @@ def _evaluate(
     features: pd.DataFrame | None,
     model_bytes: bytes | None,
     uploaded: pd.DataFrame | None,
+    preprocessor: Any = None,
 ) -> EvaluationResult:
     n = labels.labels.shape[0]
     classification = job.task_type is TaskType.CLASSIFICATION
@@ -64,7 +66,11 @@ def _evaluate(
         onnx_meta = graph_metadata(parse_onnx(model_bytes), len(model_bytes))
         if features is not None:
             model = OnnxModel(
-                model_bytes, schema=job.feature_schema, task_type=job.task_type, classes=job.classes
+                model_bytes,
+                schema=job.feature_schema,
+                task_type=job.task_type,
+                classes=job.classes,
+                preprocessor=preprocessor,
             ).load()
             out = model.run(features)
             model_pred = out.indices if classification else out.values

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from aims_spaces import preprocess
 from aims_spaces.domain import Route
 from aims_spaces.errors import InvalidModel
 from aims_spaces.onnx_model import ModelOutput, OnnxModel
@@ -46,12 +47,16 @@ class ModelServer:
         """Load the route's model and run it once on its example rows (or one made-up row), so
         the first real request finds it warm."""
         data = self.store.get(route.model_sha256)
+        preprocessor = None
+        if route.preprocessor_sha256:
+            preprocessor = preprocess.load(self.store.get(route.preprocessor_sha256))
         model = OnnxModel(
             data,
             schema=route.feature_schema,
             task_type=route.task_type,
             classes=route.classes,
             threads=self.threads,
+            preprocessor=preprocessor,
         ).load()
         model.run(warm_up_columns(route))
         return model

@@ -27,7 +27,7 @@ def reviews():
 @pytest.fixture(scope="module")
 def text_pg(users, reviews):
     X_train, y_train, X_test, y_test = reviews
-    pg = ModelPlayground(input_type="text", task_type="classification", name="reviews", client=users("tess"))
+    pg = ModelPlayground(input_type="text", task_type="classification", name="reviews-sk", client=users("tess"))
     pg.create(
         eval_data=y_test, eval_features=X_test.tolist(), example_data=X_test.head(3).tolist(), y_train=y_train
     )
@@ -58,7 +58,7 @@ def test_text_pipelines_are_scored_deployed_and_served(text_pg, reviews, hub):
     assert list(out["prediction"]) == list(
         tfidf.predict(["A wonderful and moving film.", "Dull, tedious and the worst plot."])
     )
-    url = f"{hub.serve_url}/reviews/predict"
+    url = f"{hub.serve_url}/reviews-sk/predict"
     r = httpx.post(url, json={"inputs": ["Brilliant acting, loved it."]})
     assert r.status_code == 200 and r.json()["predictions"] == list(
         tfidf.predict(["Brilliant acting, loved it."])
@@ -73,7 +73,7 @@ def test_text_pipelines_are_scored_deployed_and_served(text_pg, reviews, hub):
         local.predict_proba(X_test[:5].tolist()), tfidf.predict_proba(X_test[:5]), atol=1e-5
     )
 
-    demo = Client(f"{hub.url}/p/reviews/", verbose=False)
+    demo = Client(f"{hub.url}/p/reviews-sk/", verbose=False)
     label = demo.predict("Superb and charming.", api_name="/predict")
     assert label["label"] == tfidf.predict(["Superb and charming."])[0]
 
