@@ -72,6 +72,15 @@ def convert(
             optimizer=optimizer,
             loss=loss,
         )
+    if _is_sklearn(model) and preprocessor is not None:
+        return _convert_sklearn_preprocessed(
+            model,
+            schema=schema,
+            task_type=task_type,
+            classes=classes,
+            sample=sample,
+            preprocessor=preprocessor,
+        )
     if _is_sklearn(model):
         return _convert_sklearn(
             model,
@@ -153,6 +162,77 @@ def _convert_torch(
         model_type=type(module).__name__,
         metadata=torch_metadata(module, feeds, optimizer, loss),
         original=safetensors_bytes(module),
+    )
+
+
+def _convert_sklearn_preprocessed(
+    model: Any,
+    *,
+    schema: list[Column],
+    task_type: TaskType,
+    classes: list[Any] | None,
+    sample: pd.DataFrame | None,
+    preprocessor: Any,
+) -> ConvertedModel:
+    """A scikit-learn model on what a preprocessor makes (e.g. image pixels, ``layout="flat"``)."""
+    import onnx
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    if sample is None or sample.empty:
+        raise InvalidModel("converting a model with a preprocessor needs sample rows (the eval features)")
+    rows = sample.head(64)
+    feeds = preprocessor.feeds(rows[schema[0].name])
+    if len(feeds) != 1:
+        raise InvalidModel("a scikit-learn model takes one input; this preprocessor makes several")
+    ((name, x),) = feeds.items()
+    if x.ndim != 2:
+        raise InvalidModel(
+            f"a scikit-learn model takes a 2-D input; the preprocessor makes shape {list(x.shape)} "
+            "(use layout='flat')"
+        )
+    final = _final_estimator(model)
+    tensor = DoubleTensorType if x.dtype == np.float64 else FloatTensorType
+    options = {id(final): {"zipmap": False}} if hasattr(final, "classes_") else None
+    try:
+        onx = to_onnx(
+            model,
+            initial_types=[(name, tensor([None, x.shape[1]]))],
+            options=options,
+            target_opset=TARGET_OPSET,
+        )
+    except Exception as e:  # skl2onnx raises many kinds for unsupported models/options
+        raise InvalidModel(f"skl2onnx could not convert the {type(model).__name__}: {e}") from None
+    props = {META_FRAMEWORK: "sklearn"}
+    if hasattr(final, "classes_"):
+        props[META_CLASSES] = json.dumps([_scalar(c) for c in final.classes_])
+    onnx.helper.set_model_props(onx, props)
+    onnx_bytes = onx.SerializeToString()
+    out = (
+        OnnxModel(onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor)
+        .load()
+        .run(rows)
+    )
+    expected = model.predict(x)
+    if task_type is TaskType.CLASSIFICATION:
+        got = (
+            OnnxModel(
+                onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor
+            )
+            .load()
+            .index_.decode(out.indices)
+        )  # type: ignore[arg-type]
+        mismatches = sum(_scalar(a) != _scalar(b) for a, b in zip(got, expected, strict=True))
+    else:
+        mismatches = int(np.sum(~np.isclose(out.values, expected, rtol=1e-4, atol=1e-6)))
+    if mismatches:
+        log.warning("the ONNX model disagrees with the original on %d sample row(s)", mismatches)
+    return ConvertedModel(
+        onnx=onnx_bytes,
+        framework="sklearn",
+        model_type=type(final).__name__,
+        metadata=sklearn_metadata(model),
+        original=_skops_bytes(model),
     )
 
 

@@ -143,10 +143,17 @@ class ColumnType(StrEnum):
     INT = "int"
     BOOL = "bool"
     STRING = "string"
+    IMAGE = "image"  # encoded image files (PNG, JPEG, ...) as bytes
+    AUDIO = "audio"  # encoded sound files (WAV, FLAC, ...) as bytes
+    VIDEO = "video"  # encoded video files (MP4, ...) as bytes
 
     @property
     def numeric(self) -> bool:
-        return self is not ColumnType.STRING
+        return self in (ColumnType.FLOAT, ColumnType.INT, ColumnType.BOOL)
+
+    @property
+    def media(self) -> bool:
+        return self in (ColumnType.IMAGE, ColumnType.AUDIO, ColumnType.VIDEO)
 
 
 class Column(BaseModel):

@@ -246,6 +246,12 @@ class OnnxModel:
         if self.preprocessor is not None:
             self._check_preprocessor()
             self.feeds_ = []
+        elif any(c.dtype.media for c in self.schema):
+            kind = next(c.dtype.value for c in self.schema if c.dtype.media)
+            raise InvalidModel(
+                f"a model for {kind} input needs a preprocessor spec saying how to turn a file into "
+                "its input tensor (see aims_spaces.preprocess)"
+            )
         else:
             self.feeds_ = plan_feeds(self.session_.get_inputs(), self.schema, column_map)
         self.outputs_ = self.session_.get_outputs()
@@ -296,6 +302,9 @@ class OnnxModel:
             raise InvalidModel(
                 f"a preprocessor takes one input column; this playground has {len(self.schema)}"
             )
+        from .preprocess import check_shape
+
+        check_shape(self.preprocessor, self.session_.get_inputs())
 
     def feed(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Model inputs from a DataFrame or a mapping of column name -> 1-D array."""

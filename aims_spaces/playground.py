@@ -7,6 +7,7 @@ Model Share AI's (``create``, ``submit_model``, ``get_leaderboard``, ``compare_m
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -37,9 +38,10 @@ from .domain import (
     parse_enum,
 )
 from .errors import EvaluationFailed, InvalidEvalData, InvalidModel, InvalidSpec
+from .media import MEDIA_COLUMNS, frame_for
 from .onnx_model import OnnxModel
 from .skops_files import load_skops
-from .tabular import frame_to_parquet, parquet_to_frame, text_frame, to_1d, to_frame
+from .tabular import frame_to_parquet, parquet_to_frame, to_1d, to_frame
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +118,10 @@ class OnnxPredictor:
         ).load()
 
     def _frame(self, X: Any) -> pd.DataFrame:
-        if self.info.input_type is InputType.TEXT:
-            return text_frame(X, "X").set_axis([self.info.feature_schema[0].name], axis=1)
+        if self.info.input_type is not InputType.TABULAR:
+            return frame_for(self.info.input_type)(X, "X").set_axis(
+                [self.info.feature_schema[0].name], axis=1
+            )
         df = to_frame(X, "X")
         if not isinstance(X, pd.DataFrame) and df.shape[1] == len(self.info.feature_schema):
             df.columns = [c.name for c in self.info.feature_schema]
@@ -229,7 +233,7 @@ class ModelPlayground:
             daily_submission_limit=daily_submission_limit,
             competition_deadline=competition_deadline,
         )
-        as_frame = text_frame if input_type is InputType.TEXT else to_frame
+        as_frame = frame_for(input_type)
         files = [_parquet_file("eval_labels", _column(labels, "label"))]
         if eval_features is not None:
             files.append(
@@ -354,11 +358,12 @@ class ModelPlayground:
         prep_doc: bytes | None = None
         prep = None
         if preprocessor is not None:
-            prep_doc = (
-                preprocessor
-                if isinstance(preprocessor, bytes)
-                else preprocess.tokenizer_document(preprocessor)
-            )
+            if isinstance(preprocessor, bytes):
+                prep_doc = preprocessor
+            elif isinstance(preprocessor, preprocess.ImageSpec):
+                prep_doc = preprocess.document(preprocessor)
+            else:
+                prep_doc = preprocess.tokenizer_document(preprocessor)
             prep = preprocess.load(prep_doc)
         if model is not None:
             converted = convert(
@@ -470,9 +475,13 @@ class ModelPlayground:
 
     def _predict_frame(self, X: Any) -> pd.DataFrame:
         info = self.get_info(refresh=self._info is None)
-        if info.input_type is InputType.TEXT:
-            return text_frame(X, "X").set_axis([info.feature_schema[0].name], axis=1)
-        return to_frame(X, "X")
+        if info.input_type is InputType.TABULAR:
+            return to_frame(X, "X")
+        frame = frame_for(info.input_type)(X, "X").set_axis([info.feature_schema[0].name], axis=1)
+        if info.input_type in MEDIA_COLUMNS:  # media travel in JSON as base64
+            name = frame.columns[0]
+            frame[name] = [base64.b64encode(v).decode() for v in frame[name]]
+        return frame
 
     def instantiate_model(self, version: int, *, prefer: str = "original", into: Any = None) -> Any:
         """The submitted model.

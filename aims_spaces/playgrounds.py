@@ -40,6 +40,7 @@ from .errors import (
     UserNotFound,
 )
 from .evaldata import EvalDataRepo
+from .media import MEDIA_COLUMNS, frame_for
 from .registry import Member, Playground, Registry, Submission, User, utcnow
 from .settings import Settings
 from .tabular import (
@@ -48,14 +49,12 @@ from .tabular import (
     clean_labels,
     clean_targets,
     infer_schema,
-    text_frame,
-    to_frame,
 )
 
 log = logging.getLogger(__name__)
 
 
-SUPPORTED_INPUTS = (InputType.TABULAR, InputType.TEXT)
+SUPPORTED_INPUTS = (InputType.TABULAR, InputType.TEXT, InputType.IMAGE)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -226,7 +225,7 @@ class Playgrounds:
                 f"{[t.value for t in SUPPORTED_INPUTS]}"
             )
         text = input_type is InputType.TEXT
-        as_frame = text_frame if text else to_frame
+        as_frame = frame_for(input_type)
         metric = parse_enum(Metric, spec.eval_metric or DEFAULT_METRIC[task].value, "eval_metric")
         if metric.task_type is not task:
             allowed = [m.value for m in Metric if m.task_type is task]
@@ -266,7 +265,13 @@ class Playgrounds:
             if len(example) == 0:
                 raise InvalidEvalData("example_data is empty")
         schema: list[Column] = []
-        if features is not None:
+        if input_type in MEDIA_COLUMNS:
+            source = features if features is not None else example
+            if source is not None:
+                schema = [Column(name=str(source.columns[0]), dtype=MEDIA_COLUMNS[input_type])]
+            if features is not None and example is not None:
+                example.columns = [schema[0].name]
+        elif features is not None:
             schema = infer_schema(features, "eval_features", categorical=not text)
             if example is not None:
                 check_columns(example, schema, "example_data")

@@ -17,7 +17,8 @@ import json
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .errors import InvalidModel, InvalidSpec
 
@@ -38,7 +39,47 @@ class TokenizerSpec(_Spec):
     token_type_ids: str | None = None
 
 
-PreprocessorSpec = Annotated[TokenizerSpec, Field(discriminator="kind")]
+class ImageSpec(_Spec):
+    """Images: decode, convert to a colour mode, resize, scale, normalise, lay out."""
+
+    kind: Literal["image"] = "image"
+    size: tuple[int, int] = Field(description="(width, height) the model takes")
+    mode: Literal["RGB", "L"] = "RGB"
+    scale: float = 1 / 255
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    layout: Literal["NCHW", "NHWC", "flat"] = "NCHW"
+    input: str = "pixel_values"
+    dtype: Literal["float32", "float64"] = "float32"
+
+    @model_validator(mode="after")
+    def _check(self) -> ImageSpec:
+        channels = 3 if self.mode == "RGB" else 1
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None and len(value) != channels:
+                raise ValueError(f"{name} needs {channels} value(s) for mode {self.mode}, got {len(value)}")
+        if self.std is not None and any(v == 0 for v in self.std):
+            raise ValueError("std values must not be 0")
+        if min(self.size) < 1 or max(self.size) > 4096:
+            raise ValueError("size must be between 1 and 4096 pixels per side")
+        return self
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.mode == "RGB" else 1
+
+    def shape(self) -> list[int]:
+        """The input's shape without the batch axis."""
+        w, h = self.size
+        if self.layout == "NCHW":
+            return [self.channels, h, w]
+        if self.layout == "NHWC":
+            return [h, w, self.channels]
+        return [h * w * self.channels]
+
+
+PreprocessorSpec = Annotated[TokenizerSpec | ImageSpec, Field(discriminator="kind")]
 _SPEC = TypeAdapter(PreprocessorSpec)
 
 
@@ -84,6 +125,58 @@ class TokenizerPreprocessor(Preprocessor):
         return out
 
 
+class ImagePreprocessor(Preprocessor):
+    def __init__(self, spec: ImageSpec) -> None:
+        self.spec = spec
+
+    def input_names(self) -> list[str]:
+        return [self.spec.input]
+
+    def image(self, value: Any, row: int) -> np.ndarray:
+        from .media import decode_image
+
+        img = decode_image(value, what=f"row {row}").convert(self.spec.mode)
+        if img.size != tuple(self.spec.size):
+            img = img.resize(tuple(self.spec.size), resample=Image.BILINEAR)
+        arr = np.asarray(img, dtype=np.float64)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        arr = arr * self.spec.scale
+        if self.spec.mean is not None:
+            arr = arr - np.asarray(self.spec.mean)
+        if self.spec.std is not None:
+            arr = arr / np.asarray(self.spec.std)
+        if self.spec.layout == "NCHW":
+            arr = arr.transpose(2, 0, 1)
+        elif self.spec.layout == "flat":
+            arr = arr.reshape(-1)
+        return arr
+
+    def feeds(self, values: Any) -> dict[str, np.ndarray]:
+        batch = np.stack([self.image(v, i) for i, v in enumerate(list(values))])
+        return {self.spec.input: batch.astype(self.spec.dtype)}
+
+
+def check_shape(preprocessor: Preprocessor, session_inputs: Any) -> None:
+    """Refuse a model whose fixed input dimensions differ from what its preprocessor makes."""
+    spec = preprocessor.spec
+    if not hasattr(spec, "shape"):
+        return
+    for inp in session_inputs:
+        if inp.name != spec.input:
+            continue
+        dims = list(inp.shape)[1:]
+        expected = spec.shape()
+        differ = len(dims) != len(expected) or any(
+            isinstance(d, int) and d != e for d, e in zip(dims, expected, strict=True)
+        )
+        if differ:
+            raise InvalidModel(
+                f"the model's input {inp.name!r} has shape {['batch', *dims]} but the preprocessor makes "
+                f"{['batch', *expected]} ({spec.kind} spec: {spec.model_dump()})"
+            )
+
+
 def load(data: bytes) -> Preprocessor:
     """Parse a preprocessor document; raise InvalidSpec/InvalidModel naming what is wrong."""
     if len(data) > MAX_PREPROCESSOR_BYTES:
@@ -104,6 +197,8 @@ def load(data: bytes) -> Preprocessor:
             f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}" for err in e.errors()
         )
         raise InvalidSpec(f"invalid preprocessor spec: {problems}") from None
+    if isinstance(spec, ImageSpec):
+        return ImagePreprocessor(spec)
     if isinstance(spec, TokenizerSpec):
         if not isinstance(doc.get("tokenizer"), dict):
             raise InvalidSpec(

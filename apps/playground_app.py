@@ -9,6 +9,7 @@ own, Space-style. Callbacks only turn widget values into service calls and servi
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
 import keyword
@@ -322,7 +323,9 @@ class PlaygroundUI:
                 isinstance(value, str) and value == "" and column.dtype is not ColumnType.STRING
             ):
                 raise gr.Error(f"Fill in {column.name!r}.", print_exception=False)
-            if column.dtype is ColumnType.STRING:
+            if column.dtype.media:
+                row[column.name] = base64.b64encode(Path(value).read_bytes()).decode()
+            elif column.dtype is ColumnType.STRING:
                 row[column.name] = str(value)
             else:
                 try:
@@ -386,16 +389,27 @@ def _read_predictions_csv(path: str) -> pd.DataFrame:
 
 def _snippets(hub_url: str, serve_url: str | None, info: PlaygroundInfo, example: pd.DataFrame | None) -> str:
     name = info.name
-    if example is not None and not example.empty:
-        first = example.iloc[0]
-        example_row = {c.name: _plain(first[c.name]) for c in info.feature_schema}
+    media = [c for c in info.feature_schema if c.dtype.media]
+    if media:
+        suffix = {"image": "png", "audio": "wav", "video": "mp4"}[media[0].dtype.value]
+        curl = f"curl -X POST {serve_url or '<serve url>'}/{name}/predict -F file=@example.{suffix}"
+        demo_args = f'handle_file("example.{suffix}")'
     else:
-        example_row = {
-            c.name: (c.categories or ["text"])[0] if c.dtype is ColumnType.STRING else 1.0
-            for c in info.feature_schema
-        }
-    curl_body = json.dumps({"rows": [example_row]})
-    demo_args = ", ".join(repr(v) for v in example_row.values())
+        if example is not None and not example.empty:
+            first = example.iloc[0]
+            example_row = {c.name: _plain(first[c.name]) for c in info.feature_schema}
+        else:
+            example_row = {
+                c.name: (c.categories or ["text"])[0] if c.dtype is ColumnType.STRING else 1.0
+                for c in info.feature_schema
+            }
+        curl_body = json.dumps({"rows": [example_row]})
+        curl = (
+            f"curl -X POST {serve_url or '<serve url>'}/{name}/predict "
+            "-H 'Content-Type: application/json' \\\n"
+            f"     -d '{curl_body}'"
+        )
+        demo_args = ", ".join(repr(v) for v in example_row.values())
     return f"""
 **Python client** (`pip install` this project; log in with `aims login {hub_url}`):
 
@@ -411,14 +425,13 @@ sub.wait(); pg.get_leaderboard()
 **curl**, against the runtime model (add `-H 'Authorization: Bearer <token>'` on a private playground):
 
 ```
-curl -X POST {serve_url or "<serve url>"}/{name}/predict -H 'Content-Type: application/json' \\
-     -d '{curl_body}'
+{curl}
 ```
 
 **gradio_client**:
 
 ```python
-from gradio_client import Client
+from gradio_client import Client, handle_file
 client = Client("{hub_url}/p/{name}/")
 client.predict({demo_args}, api_name="/predict")
 client.predict(False, True, api_name="/leaderboard")   # details?, all rows?
@@ -451,6 +464,26 @@ def _positional(fn: Callable[[list[Any], gr.Request], Any], columns: list[str]) 
     return call
 
 
+def _example_rows(name: str, info: PlaygroundInfo, example: pd.DataFrame) -> list[list[Any]]:
+    """The example rows as the demo's inputs take them: media written to files first."""
+    rows = example[[c.name for c in info.feature_schema]].head(10)
+    if not any(c.dtype.media for c in info.feature_schema):
+        return rows.values.tolist()
+    folder = Path(tempfile.mkdtemp(prefix=f"aims-examples-{name}-"))
+    out = []
+    for i, values in enumerate(rows.itertuples(index=False)):
+        row = []
+        for column, value in zip(info.feature_schema, values, strict=True):
+            if column.dtype is ColumnType.IMAGE:
+                path = folder / f"{i}.png"
+                path.write_bytes(value)
+                row.append(str(path))
+            else:
+                row.append(_plain(value))
+        out.append(row)
+    return out
+
+
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
@@ -458,7 +491,9 @@ def _plain(value: Any) -> Any:
 def _demo_inputs(info: PlaygroundInfo) -> list[gr.components.Component]:
     inputs: list[gr.components.Component] = []
     for column in info.feature_schema:
-        if column.dtype is ColumnType.STRING:
+        if column.dtype is ColumnType.IMAGE:
+            inputs.append(gr.Image(label=column.name, type="filepath", height=220))
+        elif column.dtype is ColumnType.STRING:
             if column.categories:
                 inputs.append(
                     gr.Dropdown(choices=column.categories, label=column.name, value=column.categories[0])
@@ -578,9 +613,10 @@ def build_playground_app(
                         else:
                             demo_output = gr.Number(label="prediction")
                 if example is not None and not example.empty and demo_inputs:
-                    rows = example[[c.name for c in info.feature_schema]].head(10)
                     gr.Examples(
-                        examples=rows.values.tolist(), inputs=demo_inputs, label="examples from the data"
+                        examples=_example_rows(name, info, example),
+                        inputs=demo_inputs,
+                        label="examples from the data",
                     )
             with gr.Tab("API"):
                 gr.Markdown(

@@ -60,6 +60,20 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
+async def _form_files(request: Request) -> list[bytes]:
+    from aims_spaces.errors import InvalidInput
+
+    try:
+        form = await request.form(max_files=10_000)
+    except Exception as e:  # starlette's parser raises several kinds for a malformed body
+        raise InvalidInput(f"the multipart body does not parse: {e}") from None
+    files = []
+    for _, value in form.multi_items():
+        if hasattr(value, "read"):
+            files.append(await value.read())
+    return files
+
+
 def build_app(config: ServeConfig) -> Application:
     """The Serve application for ``config`` (decorator arguments come from the settings)."""
     scaling: dict[str, Any]
@@ -222,7 +236,10 @@ def build_app(config: ServeConfig) -> Application:
                         raise ModelLoading(
                             f"the model of {name!r} (version {route.version}) is loading; retry in a moment"
                         ) from None
-                columns, n = self.router.parse(route, await request.body())
+                if request.headers.get("content-type", "").startswith("multipart/form-data"):
+                    columns, n = self.router.files(route, await _form_files(request))
+                else:
+                    columns, n = self.router.parse(route, await request.body())
                 payload = self.router.format(route, await self._predict(key, columns, n))
                 status = 200
             except AimsError as e:

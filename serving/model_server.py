@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from aims_spaces import preprocess
-from aims_spaces.domain import Route
+from aims_spaces.domain import ColumnType, Route
 from aims_spaces.errors import InvalidModel
+from aims_spaces.media import encode_image
 from aims_spaces.onnx_model import ModelOutput, OnnxModel
 from aims_spaces.storage import ArtifactStore
 
@@ -86,19 +87,24 @@ class ModelServer:
 
 
 def warm_up_columns(route: Route) -> dict[str, Any]:
+    """Rows to run a freshly loaded model on: the playground's example rows, or one made up."""
     if route.example:
         return {
             c.name: np.array(
-                [row[c.name] for row in route.example],
-                dtype=object if c.dtype.value == "string" else np.float64,
+                [row[c.name] for row in route.example], dtype=np.float64 if c.dtype.numeric else object
             )
             for c in route.feature_schema
         }
     if not route.feature_schema:
         raise InvalidModel("the playground has no feature schema to serve a model with")
-    return {
-        c.name: np.array([(c.categories or [""])[0]], dtype=object)
-        if c.dtype.value == "string"
-        else np.zeros(1)
-        for c in route.feature_schema
-    }
+    columns: dict[str, Any] = {}
+    for c in route.feature_schema:
+        column = np.empty(1, dtype=object)
+        if c.dtype.numeric:
+            column = np.zeros(1)
+        elif c.dtype is ColumnType.IMAGE:
+            column[0] = encode_image(np.zeros((8, 8), dtype=np.uint8))
+        else:
+            column[0] = (c.categories or [""])[0]
+        columns[c.name] = column
+    return columns

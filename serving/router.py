@@ -16,6 +16,7 @@ import orjson
 from aims_spaces.access import Caller
 from aims_spaces.domain import ColumnType, Route, TaskType
 from aims_spaces.errors import AimsError, AuthenticationRequired, InvalidInput, NotFound
+from aims_spaces.media import from_base64
 from aims_spaces.onnx_model import ModelOutput
 
 MAX_ROWS = 100_000
@@ -130,6 +131,20 @@ class Router:
         return out, len(rows)
 
     @staticmethod
+    def files(route: Route, files: list[bytes]) -> tuple[dict[str, np.ndarray], int]:
+        """Model inputs from files uploaded as multipart form data (one row per file)."""
+        schema = route.feature_schema
+        if len(schema) != 1 or not schema[0].dtype.media:
+            raise InvalidRows("file uploads are for image, audio and video playgrounds; send JSON rows here")
+        if not files:
+            raise InvalidRows("the form holds no files")
+        if len(files) > MAX_ROWS:
+            raise InvalidRows(f"at most {MAX_ROWS} files per request, got {len(files)}")
+        column = np.empty(len(files), dtype=object)
+        column[:] = files
+        return {schema[0].name: column}, len(files)
+
+    @staticmethod
     def format(route: Route, output: ModelOutput) -> dict[str, Any]:
         if route.task_type is TaskType.REGRESSION:
             assert output.values is not None
@@ -155,6 +170,16 @@ def _bearer(authorization: str | None) -> str | None:
 def _column_array(
     name: str, dtype: ColumnType, values: list[Any], categories: list[str] | None
 ) -> np.ndarray:
+    if dtype.media:
+        out = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):
+            try:
+                out[i] = from_base64(v, f"row {i}, column {name!r}")
+            except InvalidInput as e:
+                raise InvalidRows(
+                    f"{e.message} (send {dtype.value} files as base64 text, or as multipart files)"
+                ) from None
+        return out
     if dtype is ColumnType.STRING:
         if not all(type(v) is str for v in values):
             for i, v in enumerate(values):

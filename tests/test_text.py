@@ -27,7 +27,9 @@ def reviews():
 @pytest.fixture(scope="module")
 def text_pg(users, reviews):
     X_train, y_train, X_test, y_test = reviews
-    pg = ModelPlayground(input_type="text", task_type="classification", name="reviews-sk", client=users("tess"))
+    pg = ModelPlayground(
+        input_type="text", task_type="classification", name="reviews-sk", client=users("tess")
+    )
     pg.create(
         eval_data=y_test, eval_features=X_test.tolist(), example_data=X_test.head(3).tolist(), y_train=y_train
     )
