@@ -126,10 +126,46 @@ def reviews_playground(client: HubClient, name: str = "reviews") -> ModelPlaygro
     return pg
 
 
+def digits_playground(client: HubClient, name: str = "digits") -> ModelPlayground:
+    """Image classification: scikit-learn's 8×8 handwritten digits, as PNG images."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from aims_spaces.preprocess import ImageSpec
+
+    data = load_digits()
+    images = (data.images * 15).astype(np.uint8)  # 0..16 -> 0..240 grey levels
+    X_train, y_train = images[:1300], data.target[:1300]
+    X_test, y_test = images[1300:], data.target[1300:]
+    pg = ModelPlayground(
+        input_type="image",
+        task_type="classification",
+        private=False,
+        name=name,
+        description="Which digit is it? 8×8 greyscale images from scikit-learn's digits data.",
+        client=client,
+    )
+    pg.create(eval_data=y_test, eval_features=list(X_test), example_data=list(X_test[:6]), y_train=y_train)
+    # The models see pixels scaled to 0..1, flattened: the same spec turns any uploaded image into that.
+    pixels = ImageSpec(size=(8, 8), mode="L", layout="flat", input="X")
+    flat = X_train.reshape(len(X_train), -1) / 255.0
+    for description, model in [
+        ("logistic regression on pixels", LogisticRegression(max_iter=2000)),
+        ("random forest on pixels", RandomForestClassifier(n_estimators=40, max_depth=10, random_state=0)),
+    ]:
+        model.fit(flat, y_train)
+        pg.submit_model(model=model, preprocessor=pixels, submission_type="all", description=description).wait()
+    pg.deploy_model(1)
+    return pg
+
+
 DEMOS: dict[str, Callable[[HubClient], ModelPlayground]] = {
     "iris": iris_playground,
     "diabetes": diabetes_playground,
     "reviews": reviews_playground,
+    "digits": digits_playground,
 }
 
 
