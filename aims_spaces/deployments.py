@@ -61,6 +61,8 @@ class Deployments:
     def _route(self, s: Session, pg: Playground, sub: Submission) -> Route:
         members = s.scalars(select(Member.user_id).where(Member.playground_id == pg.id)).all()
         example = self.evaldata.example(pg.eval_data_id)
+        if example is None:  # warm the model on a few eval rows instead
+            example = self.evaldata.features(pg.eval_data_id)
         rows: list[dict[str, Any]] = []
         if example is not None:
             rows = [

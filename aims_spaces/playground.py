@@ -360,7 +360,7 @@ class ModelPlayground:
         if preprocessor is not None:
             if isinstance(preprocessor, bytes):
                 prep_doc = preprocessor
-            elif isinstance(preprocessor, preprocess.ImageSpec):
+            elif isinstance(preprocessor, preprocess.MEDIA_SPECS):
                 prep_doc = preprocess.document(preprocessor)
             else:
                 prep_doc = preprocess.tokenizer_document(preprocessor)

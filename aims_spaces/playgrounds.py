@@ -54,7 +54,7 @@ from .tabular import (
 log = logging.getLogger(__name__)
 
 
-SUPPORTED_INPUTS = (InputType.TABULAR, InputType.TEXT, InputType.IMAGE)
+SUPPORTED_INPUTS = tuple(InputType)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

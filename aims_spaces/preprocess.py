@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from .errors import InvalidModel, InvalidSpec
+from .errors import InvalidInput, InvalidModel, InvalidSpec
 
 MAX_PREPROCESSOR_BYTES = 32 * 2**20
 
@@ -79,7 +79,76 @@ class ImageSpec(_Spec):
         return [h * w * self.channels]
 
 
-PreprocessorSpec = Annotated[TokenizerSpec | ImageSpec, Field(discriminator="kind")]
+class AudioSpec(_Spec):
+    """Sound: decode, check the sample rate, mix to mono, pad or trim to a duration, then the raw
+    waveform or log-mel features."""
+
+    kind: Literal["audio"] = "audio"
+    sample_rate: int = Field(ge=1000, le=192_000)
+    duration_s: float = Field(gt=0, le=60)
+    features: Literal["waveform", "log_mel"] = "waveform"
+    n_mels: int = Field(default=40, ge=1, le=256)
+    n_fft: int = Field(default=400, ge=16, le=8192)
+    hop_length: int = Field(default=160, ge=1, le=8192)
+    layout: Literal["plain", "channel", "flat"] = "plain"
+    input: str = "input_values"
+    dtype: Literal["float32", "float64"] = "float32"
+
+    @property
+    def samples(self) -> int:
+        return int(round(self.sample_rate * self.duration_s))
+
+    def shape(self) -> list[int]:
+        if self.features == "waveform":
+            inner = [self.samples]
+        else:
+            frames = 1 + max(self.samples - self.n_fft, 0) // self.hop_length
+            inner = [self.n_mels, frames]
+        if self.layout == "channel":
+            return [1, *inner]
+        if self.layout == "flat":
+            return [int(np.prod(inner))]
+        return inner
+
+
+class VideoSpec(_Spec):
+    """Video: decode, sample frames evenly, then each frame as an image spec would."""
+
+    kind: Literal["video"] = "video"
+    frames: int = Field(ge=1, le=256)
+    size: tuple[int, int] = Field(description="(width, height) of each frame")
+    mode: Literal["RGB", "L"] = "RGB"
+    scale: float = 1 / 255
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    layout: Literal["NCTHW", "NTCHW", "flat"] = "NCTHW"
+    input: str = "pixel_values"
+    dtype: Literal["float32", "float64"] = "float32"
+
+    def frame_spec(self) -> ImageSpec:
+        return ImageSpec(
+            size=self.size,
+            mode=self.mode,
+            scale=self.scale,
+            mean=self.mean,
+            std=self.std,
+            layout="NHWC",
+            input=self.input,
+            dtype=self.dtype,
+        )
+
+    def shape(self) -> list[int]:
+        w, h = self.size
+        c = 3 if self.mode == "RGB" else 1
+        if self.layout == "NCTHW":
+            return [c, self.frames, h, w]
+        if self.layout == "NTCHW":
+            return [self.frames, c, h, w]
+        return [self.frames * h * w * c]
+
+
+MEDIA_SPECS = (ImageSpec, AudioSpec, VideoSpec)
+PreprocessorSpec = Annotated[TokenizerSpec | ImageSpec | AudioSpec | VideoSpec, Field(discriminator="kind")]
 _SPEC = TypeAdapter(PreprocessorSpec)
 
 
@@ -157,6 +226,92 @@ class ImagePreprocessor(Preprocessor):
         return {self.spec.input: batch.astype(self.spec.dtype)}
 
 
+class AudioPreprocessor(Preprocessor):
+    def __init__(self, spec: AudioSpec) -> None:
+        self.spec = spec
+        self._mel = (
+            _mel_filters(spec.sample_rate, spec.n_fft, spec.n_mels) if spec.features == "log_mel" else None
+        )
+
+    def input_names(self) -> list[str]:
+        return [self.spec.input]
+
+    def clip(self, value: Any, row: int) -> np.ndarray:
+        from .media import decode_audio
+
+        wave, rate = decode_audio(value, what=f"row {row}")
+        if rate != self.spec.sample_rate:
+            raise InvalidInput(
+                f"row {row}: the sound is sampled at {rate} Hz; this model takes {self.spec.sample_rate} Hz"
+            )
+        wave = wave.mean(axis=1) if wave.ndim == 2 else wave
+        n = self.spec.samples
+        wave = wave[:n] if len(wave) >= n else np.pad(wave, (0, n - len(wave)))
+        if self._mel is None:
+            out = wave
+        else:
+            fft, hop = self.spec.n_fft, self.spec.hop_length
+            frames = 1 + max(n - fft, 0) // hop
+            padded = np.pad(wave, (0, max(fft - n, 0)))
+            idx = np.arange(fft)[None, :] + hop * np.arange(frames)[:, None]
+            spectrum = np.abs(np.fft.rfft(padded[idx] * np.hanning(fft), axis=1)) ** 2
+            out = np.log(spectrum @ self._mel.T + 1e-10).T  # (n_mels, frames)
+        if self.spec.layout == "channel":
+            out = out[None]
+        elif self.spec.layout == "flat":
+            out = out.reshape(-1)
+        return out
+
+    def feeds(self, values: Any) -> dict[str, np.ndarray]:
+        batch = np.stack([self.clip(v, i) for i, v in enumerate(list(values))])
+        return {self.spec.input: batch.astype(self.spec.dtype)}
+
+
+class VideoPreprocessor(Preprocessor):
+    def __init__(self, spec: VideoSpec) -> None:
+        self.spec = spec
+        self._frames = ImagePreprocessor(spec.frame_spec())
+
+    def input_names(self) -> list[str]:
+        return [self.spec.input]
+
+    def clip(self, value: Any, row: int) -> np.ndarray:
+        from .media import decode_video
+
+        frames = decode_video(value, what=f"row {row}")
+        pick = np.linspace(0, len(frames) - 1, self.spec.frames).round().astype(int)
+        arr = np.stack([self._frames.image(frames[i], row) for i in pick])  # (T, H, W, C)
+        if self.spec.layout == "NCTHW":
+            return arr.transpose(3, 0, 1, 2)
+        if self.spec.layout == "NTCHW":
+            return arr.transpose(0, 3, 1, 2)
+        return arr.reshape(-1)
+
+    def feeds(self, values: Any) -> dict[str, np.ndarray]:
+        batch = np.stack([self.clip(v, i) for i, v in enumerate(list(values))])
+        return {self.spec.input: batch.astype(self.spec.dtype)}
+
+
+def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Triangular mel filters (HTK scale), shape (n_mels, n_fft // 2 + 1)."""
+
+    def to_mel(hz: np.ndarray) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+    def to_hz(mel: np.ndarray) -> np.ndarray:
+        return 700.0 * (10 ** (mel / 2595.0) - 1.0)
+
+    bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    edges = to_hz(np.linspace(to_mel(np.array(0.0)), to_mel(np.array(sample_rate / 2)), n_mels + 2))
+    filters = np.zeros((n_mels, len(bins)))
+    for m in range(n_mels):
+        lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
+        up = (bins - lo) / max(mid - lo, 1e-9)
+        down = (hi - bins) / max(hi - mid, 1e-9)
+        filters[m] = np.clip(np.minimum(up, down), 0, None)
+    return filters
+
+
 def check_shape(preprocessor: Preprocessor, session_inputs: Any) -> None:
     """Refuse a model whose fixed input dimensions differ from what its preprocessor makes."""
     spec = preprocessor.spec
@@ -199,6 +354,10 @@ def load(data: bytes) -> Preprocessor:
         raise InvalidSpec(f"invalid preprocessor spec: {problems}") from None
     if isinstance(spec, ImageSpec):
         return ImagePreprocessor(spec)
+    if isinstance(spec, AudioSpec):
+        return AudioPreprocessor(spec)
+    if isinstance(spec, VideoSpec):
+        return VideoPreprocessor(spec)
     if isinstance(spec, TokenizerSpec):
         if not isinstance(doc.get("tokenizer"), dict):
             raise InvalidSpec(

@@ -156,7 +156,9 @@ def digits_playground(client: HubClient, name: str = "digits") -> ModelPlaygroun
         ("random forest on pixels", RandomForestClassifier(n_estimators=40, max_depth=10, random_state=0)),
     ]:
         model.fit(flat, y_train)
-        pg.submit_model(model=model, preprocessor=pixels, submission_type="all", description=description).wait()
+        pg.submit_model(
+            model=model, preprocessor=pixels, submission_type="all", description=description
+        ).wait()
     pg.deploy_model(1)
     return pg
 

@@ -464,6 +464,9 @@ def _positional(fn: Callable[[list[Any], gr.Request], Any], columns: list[str]) 
     return call
 
 
+MEDIA_SUFFIX = {ColumnType.IMAGE: "png", ColumnType.AUDIO: "wav", ColumnType.VIDEO: "mp4"}
+
+
 def _example_rows(name: str, info: PlaygroundInfo, example: pd.DataFrame) -> list[list[Any]]:
     """The example rows as the demo's inputs take them: media written to files first."""
     rows = example[[c.name for c in info.feature_schema]].head(10)
@@ -474,8 +477,8 @@ def _example_rows(name: str, info: PlaygroundInfo, example: pd.DataFrame) -> lis
     for i, values in enumerate(rows.itertuples(index=False)):
         row = []
         for column, value in zip(info.feature_schema, values, strict=True):
-            if column.dtype is ColumnType.IMAGE:
-                path = folder / f"{i}.png"
+            if column.dtype.media:
+                path = folder / f"{i}.{MEDIA_SUFFIX[column.dtype]}"
                 path.write_bytes(value)
                 row.append(str(path))
             else:
@@ -493,6 +496,10 @@ def _demo_inputs(info: PlaygroundInfo) -> list[gr.components.Component]:
     for column in info.feature_schema:
         if column.dtype is ColumnType.IMAGE:
             inputs.append(gr.Image(label=column.name, type="filepath", height=220))
+        elif column.dtype is ColumnType.AUDIO:
+            inputs.append(gr.Audio(label=column.name, type="filepath"))
+        elif column.dtype is ColumnType.VIDEO:
+            inputs.append(gr.Video(label=column.name, height=220))
         elif column.dtype is ColumnType.STRING:
             if column.categories:
                 inputs.append(
