@@ -208,20 +208,19 @@ def _convert_sklearn_preprocessed(
         props[META_CLASSES] = json.dumps([_scalar(c) for c in final.classes_])
     onnx.helper.set_model_props(onx, props)
     onnx_bytes = onx.SerializeToString()
-    out = (
-        OnnxModel(onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor)
-        .load()
-        .run(rows)
-    )
+    try:
+        loaded = OnnxModel(
+            onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor
+        ).load()
+    except InvalidModel as e:
+        hint = ""
+        if x.dtype == np.float64:
+            hint = " (onnxruntime's tree ensembles take float32: set dtype='float32' in the spec)"
+        raise InvalidModel(f"{e.message}{hint}") from None
+    out = loaded.run(rows)
     expected = model.predict(x)
     if task_type is TaskType.CLASSIFICATION:
-        got = (
-            OnnxModel(
-                onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor
-            )
-            .load()
-            .index_.decode(out.indices)
-        )  # type: ignore[arg-type]
+        got = loaded.index_.decode(out.indices)  # type: ignore[arg-type]
         mismatches = sum(_scalar(a) != _scalar(b) for a, b in zip(got, expected, strict=True))
     else:
         mismatches = int(np.sum(~np.isclose(out.values, expected, rtol=1e-4, atol=1e-6)))

@@ -163,11 +163,91 @@ def digits_playground(client: HubClient, name: str = "digits") -> ModelPlaygroun
     return pg
 
 
+def tones_playground(client: HubClient, name: str = "tones") -> ModelPlayground:
+    """Audio classification: half-second clips of a low hum or a whistle (generated)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from aims_spaces.media import encode_audio
+    from aims_spaces.preprocess import AudioSpec, document, load
+
+    from .datasets import RATE, SECONDS, tones
+
+    train, y_train = tones(240, 0)
+    test, y_test = tones(80, 1)
+    pg = ModelPlayground(
+        input_type="audio",
+        task_type="classification",
+        private=False,
+        name=name,
+        description="Hum or whistle? Half-second sounds at 8 kHz; the models listen to log-mel features.",
+        client=client,
+    )
+    pg.create(eval_data=y_test, eval_features=test, example_data=test[:4], y_train=y_train)
+    # One spec says how any uploaded sound becomes the models' input: log-mel bands, flattened.
+    mel = AudioSpec(
+        sample_rate=RATE,
+        duration_s=SECONDS,
+        features="log_mel",
+        n_fft=256,
+        hop_length=128,
+        layout="flat",
+        input="X",
+        dtype="float64",
+    )
+    X_train = load(document(mel)).feeds([encode_audio(c) for c in train])["X"]
+    for description, model in [
+        ("logistic regression on log-mel", LogisticRegression(max_iter=2000)),
+        ("nearest neighbours on log-mel", KNeighborsClassifier(n_neighbors=5)),
+    ]:
+        model.fit(X_train, y_train)
+        pg.submit_model(model=model, preprocessor=mel, submission_type="all", description=description).wait()
+    pg.deploy_model(1)
+    return pg
+
+
+def motion_playground(client: HubClient, name: str = "motion") -> ModelPlayground:
+    """Video classification: does the square move left or right? (8 generated 16×16 frames)"""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    from aims_spaces.media import encode_video
+    from aims_spaces.preprocess import VideoSpec, document, load
+
+    from .datasets import moving_squares
+
+    train, y_train = moving_squares(160, 0)
+    test, y_test = moving_squares(60, 1)
+    pg = ModelPlayground(
+        input_type="video",
+        task_type="classification",
+        private=False,
+        name=name,
+        description="Which way does the square move? Eight 16×16 frames per clip.",
+        client=client,
+    )
+    pg.create(eval_data=y_test, eval_features=test, example_data=test[:4], y_train=y_train)
+    frames = VideoSpec(frames=8, size=(16, 16), mode="L", layout="flat", input="X")
+    X_train = load(document(frames)).feeds([encode_video(v) for v in train])["X"]
+    for description, model in [
+        ("logistic regression on frames", LogisticRegression(max_iter=2000)),
+        ("decision tree on frames", DecisionTreeClassifier(max_depth=6, random_state=0)),
+    ]:
+        model.fit(X_train, y_train)
+        pg.submit_model(
+            model=model, preprocessor=frames, submission_type="all", description=description
+        ).wait()
+    pg.deploy_model(1)
+    return pg
+
+
 DEMOS: dict[str, Callable[[HubClient], ModelPlayground]] = {
     "iris": iris_playground,
     "diabetes": diabetes_playground,
     "reviews": reviews_playground,
     "digits": digits_playground,
+    "tones": tones_playground,
+    "motion": motion_playground,
 }
 
 

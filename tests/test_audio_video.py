@@ -14,40 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from aims_spaces import InvalidEvalData, ModelPlayground
 from aims_spaces.media import encode_audio, encode_video
 from aims_spaces.preprocess import AudioSpec, VideoSpec, document, load
+from apps.datasets import RATE, SECONDS, tones
+from apps.datasets import moving_squares as squares
 
 pytestmark = pytest.mark.hub
-RATE, SECONDS = 8000, 0.5
-
-
-def tones(n: int, seed: int):
-    """Half-second clips: a low hum (150-300 Hz) or a whistle (900-1800 Hz), with noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(RATE * SECONDS)) / RATE
-    clips, labels = [], []
-    for _ in range(n):
-        label = "whistle" if rng.random() < 0.5 else "hum"
-        f = rng.uniform(900, 1800) if label == "whistle" else rng.uniform(150, 300)
-        wave = 0.5 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) + 0.05 * rng.standard_normal(len(t))
-        clips.append((wave.astype(np.float32), RATE))
-        labels.append(label)
-    return clips, labels
-
-
-def squares(n: int, seed: int):
-    """Eight 16×16 frames of a bright square moving left or right."""
-    rng = np.random.default_rng(seed)
-    videos, labels = [], []
-    for _ in range(n):
-        label = "right" if rng.random() < 0.5 else "left"
-        y, step = int(rng.integers(2, 10)), (1 if label == "right" else -1)
-        x0 = 1 if label == "right" else 10
-        frames = np.zeros((8, 16, 16), dtype=np.uint8)
-        for i in range(8):
-            x = x0 + step * i
-            frames[i, y : y + 4, x : x + 4] = 220
-        videos.append(frames)
-        labels.append(label)
-    return videos, labels
 
 
 def test_audio_playground(users, hub):

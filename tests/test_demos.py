@@ -11,7 +11,7 @@ pytestmark = pytest.mark.hub
 
 def test_seed_demos_builds_scored_and_deployed_playgrounds(admin, iris):
     made = seed_demos(admin)
-    assert [pg.name for pg in made] == ["iris", "diabetes", "reviews", "digits"]
+    assert [pg.name for pg in made] == ["iris", "diabetes", "reviews", "digits", "tones", "motion"]
     for pg in made:
         board = pg.get_leaderboard()
         assert len(board) >= 2 and board["verified"].all()
