@@ -538,6 +538,26 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
+def architecture_columns(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A network's architecture in a few leaderboard columns (PyTorch, transformers, Keras)."""
+    if "layer_types" not in metadata:
+        return {}
+    out = {
+        "arch.layers": ", ".join(f"{name}×{n}" for name, n in metadata["layer_types"].items()),
+        "arch.parameters": metadata.get("total_parameters"),
+        "arch.trainable": metadata.get("trainable_parameters"),
+        "arch.depth": metadata.get("depth"),
+        "arch.size_bytes": metadata.get("size_bytes"),
+    }
+    optimizer = metadata.get("optimizer") or {}
+    if optimizer:
+        out["arch.optimizer"] = optimizer.get("type")
+        out["arch.learning_rate"] = optimizer.get("lr", optimizer.get("learning_rate"))
+    if metadata.get("loss"):
+        out["arch.loss"] = metadata["loss"].get("type")
+    return out
+
+
 def leaderboard_frame(board: Leaderboard, verbose: bool = True) -> pd.DataFrame:
     metric = board.metric.value
     records = []
@@ -570,6 +590,7 @@ def leaderboard_frame(board: Leaderboard, verbose: bool = True) -> pd.DataFrame:
             for step, values in params.items():
                 for key, value in values.items():
                     _flatten(f"param.{step}.{key}", value, rec)
+            rec.update(architecture_columns(row.metadata))
         records.append(rec)
     df = pd.DataFrame.from_records(records)
     if df.empty:

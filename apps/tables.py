@@ -42,13 +42,13 @@ def board_frame(board: Leaderboard, *, details: bool, serving_version: int | Non
         c
         for c in df.columns
         if c not in known
-        and not c.startswith(("custom.", "param.", "onnx.", "private_"))
+        and not c.startswith(("custom.", "param.", "onnx.", "arch.", "private_"))
         and c != metric
         and not c.endswith(("_ci_low", "_ci_high"))
     ]
     ci = [c for c in (f"{metric}_ci_low", f"{metric}_ci_high") if c in df.columns]
     private = [c for c in df.columns if c.startswith("private_")]
-    extra = [c for c in df.columns if c.startswith(("custom.", "param.", "onnx."))]
+    extra = [c for c in df.columns if c.startswith(("custom.", "arch.", "param.", "onnx."))]
     cols = _CORE + [metric] + ci + scores + private + [c for c in _AFTER if c in df.columns]
     if details:
         cols += [c for c in _DETAILS if c in df.columns] + extra

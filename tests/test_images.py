@@ -84,6 +84,10 @@ def test_image_models_scored_deployed_and_served(digits_pg, digits, hub):
     meta = s2.info.metadata
     assert meta["layer_types"] == {"AdaptiveAvgPool2d": 1, "Conv2d": 1, "Linear": 1}
     assert {layer["name"]: layer["output_shape"] for layer in meta["layers"]}["conv"] == ["batch", 8, 8, 8]
+    board = digits_pg.get_leaderboard().set_index("version")
+    assert board.loc[s2.version, "arch.layers"] == "AdaptiveAvgPool2d×1, Conv2d×1, Linear×1"
+    assert board.loc[s2.version, "arch.optimizer"] == "Adam"
+    assert board.loc[s2.version, "arch.parameters"] == sum(p.numel() for p in cnn.parameters())
     with torch.no_grad():
         cnn_pred = cnn(torch.tensor(X_test[:, None] / 255.0, dtype=torch.float32)).argmax(1).numpy()
     assert s2.scores["all"]["accuracy"] == pytest.approx(np.mean(cnn_pred == y_test))
