@@ -59,8 +59,18 @@ def convert(
     if onnx_bytes is not None:
         parse_onnx(onnx_bytes)
         return ConvertedModel(onnx=onnx_bytes, framework="onnx", model_type="onnx")
+    from .keras_conversion import is_keras_model
     from .torch_conversion import is_torch_module
 
+    if is_keras_model(model):
+        return _convert_keras(
+            model,
+            schema=schema,
+            task_type=task_type,
+            classes=classes,
+            sample=sample,
+            preprocessor=preprocessor,
+        )
     if is_torch_module(model):
         return _convert_torch(
             model,
@@ -162,6 +172,55 @@ def _convert_torch(
         model_type=type(module).__name__,
         metadata=torch_metadata(module, feeds, optimizer, loss),
         original=safetensors_bytes(module),
+    )
+
+
+def _convert_keras(
+    model: Any,
+    *,
+    schema: list[Column],
+    task_type: TaskType,
+    classes: list[Any] | None,
+    sample: pd.DataFrame | None,
+    preprocessor: Any,
+) -> ConvertedModel:
+    import onnx
+
+    from .keras_conversion import export_onnx, keras_metadata, run_model, weights_bytes
+
+    if sample is None or sample.empty:
+        raise InvalidModel("converting a Keras model needs sample rows (the playground's eval features)")
+    rows = sample.head(8)
+    if preprocessor is not None:
+        feeds = preprocessor.feeds(rows[schema[0].name])
+    else:
+        if any(not c.dtype.numeric for c in schema):
+            raise InvalidModel("a Keras model on string columns needs a preprocessor")
+        feeds = {"X": rows[[c.name for c in schema]].to_numpy(dtype=np.float32)}
+    if len(feeds) != 1:
+        raise InvalidModel("a Keras model takes one input here; this preprocessor makes several")
+    ((name, x),) = feeds.items()
+    onx = onnx.load_model_from_string(export_onnx(model, name))
+    onnx.helper.set_model_props(onx, {META_FRAMEWORK: "keras"})
+    onnx_bytes = onx.SerializeToString()
+    out = (
+        OnnxModel(onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor)
+        .load()
+        .run(rows)
+    )
+    expected = run_model(model, x)
+    if task_type is TaskType.CLASSIFICATION:
+        mismatches = int(np.sum(out.indices != expected.argmax(axis=1)))
+    else:
+        mismatches = int(np.sum(~np.isclose(out.values, expected.reshape(-1), rtol=1e-4, atol=1e-5)))
+    if mismatches:
+        log.warning("the ONNX export disagrees with the Keras model on %d sample row(s)", mismatches)
+    return ConvertedModel(
+        onnx=onnx_bytes,
+        framework="keras",
+        model_type=type(model).__name__,
+        metadata=keras_metadata(model),
+        original=weights_bytes(model),
     )
 
 

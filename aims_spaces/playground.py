@@ -495,9 +495,16 @@ class ModelPlayground:
         if into is not None:
             if not info.has_original:
                 raise InvalidModel(f"version {version} has no original weights to load")
+            data = self.client.request("GET", f"{path}/original", raw=True)
+            from .keras_conversion import is_keras_model
+
+            if is_keras_model(into):
+                from .keras_conversion import load_weights as load_keras_weights
+
+                return load_keras_weights(into, data)
             from .torch_conversion import load_weights
 
-            return load_weights(into, self.client.request("GET", f"{path}/original", raw=True))
+            return load_weights(into, data)
         if prefer == "original" and info.has_original and info.framework == "sklearn":
             return load_skops(self.client.request("GET", f"{path}/original", raw=True))
         if not info.has_model:
