@@ -67,7 +67,8 @@ def load_weights(model: Any, data: bytes) -> Any:
     tensors = [value for _, value in sorted(load(data).items())]
     if len(tensors) != len(model.weights):
         raise InvalidModel(
-            f"the weights do not fit this {type(model).__name__}: {len(tensors)} saved, {len(model.weights)} here"
+            f"the weights do not fit this {type(model).__name__}: {len(tensors)} saved, "
+            f"{len(model.weights)} here"
         )
     for w, value in zip(model.weights, tensors, strict=True):
         if tuple(w.shape) != value.shape:
