@@ -76,6 +76,15 @@ def users(hub: HubProcess, admin: HubClient) -> Users:
 
 
 @pytest.fixture(scope="session")
+def demos(admin: HubClient) -> list[str]:
+    """The demo playgrounds a fresh hub starts with, seeded on the session hub by the same code."""
+    from apps.demos import seed_demos
+
+    seed_demos(admin)
+    return ["iris", "diabetes", "reviews", "digits", "tones", "motion"]
+
+
+@pytest.fixture(scope="session")
 def anonymous(hub: HubProcess) -> HubClient:
     return HubClient(hub.url, token="")
 

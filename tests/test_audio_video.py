@@ -23,7 +23,9 @@ pytestmark = pytest.mark.hub
 def test_audio_playground(users, hub):
     train, y_train = tones(200, 0)
     test, y_test = tones(60, 1)
-    pg = ModelPlayground(input_type="audio", task_type="classification", name="tones", client=users("abe"))
+    pg = ModelPlayground(
+        input_type="audio", task_type="classification", name="tones-test", client=users("abe")
+    )
     pg.create(eval_data=y_test, eval_features=test, example_data=test[:3], y_train=y_train)
     assert [c.dtype.value for c in pg.info.feature_schema] == ["audio"]
 
@@ -63,7 +65,7 @@ def test_audio_playground(users, hub):
     assert s2.info.metadata["layer_types"]["Conv1d"] == 1
 
     pg.deploy_model(s1.version)
-    url = f"{hub.serve_url}/tones/predict"
+    url = f"{hub.serve_url}/tones-test/predict"
     wavs = [encode_audio(c) for c in test[:4]]
     r = httpx.post(url, files=[("file", (f"{i}.wav", w, "audio/wav")) for i, w in enumerate(wavs)])
     assert r.status_code == 200, r.text
@@ -81,14 +83,18 @@ def test_audio_playground(users, hub):
 
     path = hub.home.parent / "clip.wav"
     path.write_bytes(wavs[0])
-    label = Client(f"{hub.url}/p/tones/", verbose=False).predict(handle_file(str(path)), api_name="/predict")
+    label = Client(f"{hub.url}/p/tones-test/", verbose=False).predict(
+        handle_file(str(path)), api_name="/predict"
+    )
     assert label["label"] == lr.predict(load(document(mel)).feeds(wavs[:1])["X"])[0]
 
 
 def test_video_playground(users, hub):
     train, y_train = squares(120, 0)
     test, y_test = squares(40, 1)
-    pg = ModelPlayground(input_type="video", task_type="classification", name="motion", client=users("abe"))
+    pg = ModelPlayground(
+        input_type="video", task_type="classification", name="motion-test", client=users("abe")
+    )
     pg.create(eval_data=y_test, eval_features=test, example_data=test[:2], y_train=y_train)
 
     flat = VideoSpec(frames=8, size=(16, 16), mode="L", layout="flat", input="X", dtype="float64")
@@ -112,7 +118,7 @@ def test_video_playground(users, hub):
     assert s2.info.metadata["layer_types"] == {"Conv3d": 1, "Linear": 1}
 
     pg.deploy_model(s1.version)
-    url = f"{hub.serve_url}/motion/predict"
+    url = f"{hub.serve_url}/motion-test/predict"
     mp4s = [encode_video(v) for v in test[:3]]
     r = httpx.post(url, files=[("file", (f"{i}.mp4", m, "video/mp4")) for i, m in enumerate(mp4s)])
     assert r.status_code == 200, r.text
@@ -122,7 +128,9 @@ def test_video_playground(users, hub):
 
     path = hub.home.parent / "clip.mp4"
     path.write_bytes(mp4s[0])
-    label = Client(f"{hub.url}/p/motion/", verbose=False).predict(handle_file(str(path)), api_name="/predict")
+    label = Client(f"{hub.url}/p/motion-test/", verbose=False).predict(
+        handle_file(str(path)), api_name="/predict"
+    )
     assert label["label"] == lr.predict(load(document(flat)).feeds(mp4s[:1])["X"])[0]
 
 

@@ -4,15 +4,15 @@ session hub."""
 import pytest
 
 from aims_spaces import ModelPlayground
-from apps.demos import seed_demos
+from apps.demos import DEMOS, seed_demos
 
 pytestmark = pytest.mark.hub
 
 
-def test_seed_demos_builds_scored_and_deployed_playgrounds(admin, iris):
-    made = seed_demos(admin)
-    assert [pg.name for pg in made] == ["iris", "diabetes", "reviews", "digits", "tones", "motion"]
-    for pg in made:
+def test_seed_demos_builds_scored_and_deployed_playgrounds(admin, demos, iris):
+    assert list(DEMOS) == demos
+    for name in demos:
+        pg = ModelPlayground(name=name, client=admin)
         board = pg.get_leaderboard()
         assert len(board) >= 2 and board["verified"].all()
         assert pg.get_deployment().ready
