@@ -200,6 +200,7 @@ def _convert_keras(
     if len(feeds) != 1:
         raise InvalidModel("a Keras model takes one input here; this preprocessor makes several")
     ((name, x),) = feeds.items()
+    expected = run_model(model, x)  # also builds a model that was never called, which export needs
     onx = onnx.load_model_from_string(export_onnx(model, name))
     onnx.helper.set_model_props(onx, {META_FRAMEWORK: "keras"})
     onnx_bytes = onx.SerializeToString()
@@ -208,7 +209,6 @@ def _convert_keras(
         .load()
         .run(rows)
     )
-    expected = run_model(model, x)
     if task_type is TaskType.CLASSIFICATION:
         mismatches = int(np.sum(out.indices != expected.argmax(axis=1)))
     else:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .access import Access, Caller
-from .domain import Column, DeploymentInfo, LatencySummary, Route, SubmissionStatus, TaskType
+from .domain import Column, DeploymentInfo, InputType, LatencySummary, Route, SubmissionStatus, TaskType
 from .errors import AimsError, InvalidSpec, NotFound, ServerError, SubmissionNotFound
 from .evaldata import EvalDataRepo
 from .playgrounds import Playgrounds
@@ -74,6 +74,7 @@ class Deployments:
             playground=pg.name,
             version=sub.version,
             model_sha256=sub.model_sha256,
+            input_type=InputType(pg.input_type),
             task_type=TaskType(pg.task_type),
             classes=pg.classes,
             feature_schema=[Column(**c) for c in pg.feature_schema],

@@ -346,6 +346,7 @@ class Route(_Frozen):
     classes: list[Any] | None
     feature_schema: list[Column]
     private: bool
+    input_type: InputType = InputType.TABULAR
     preprocessor_sha256: str | None = None
     allowed_user_ids: list[int] = Field(default_factory=list)  # owner and members of a private one
     example: list[dict[str, Any]] = Field(default_factory=list)  # rows to warm the model with

@@ -8,6 +8,7 @@ batch axis. The original weights go up as safetensors (tensors only, nothing to 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import sys
@@ -35,12 +36,36 @@ def _tensors(feeds: dict[str, np.ndarray]) -> dict[str, Any]:
     return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in feeds.items()}
 
 
+def _positional(module: Any, feeds: dict[str, Any]) -> bool:
+    """Whether ``module`` takes its one input positionally under another name (``nn.Sequential``
+    calls it ``input``), rather than as keyword arguments named like ``feeds``."""
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    if len(feeds) != 1 or next(iter(feeds)) in params:
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params.values() if p.kind in kinds and p.default is inspect.Parameter.empty]
+    return len(required) == 1
+
+
+def _call(module: Any, inputs: dict[str, Any]) -> Any:
+    return module(*inputs.values()) if _positional(module, inputs) else module(**inputs)
+
+
 def export_onnx(module: Any, feeds: dict[str, np.ndarray]) -> bytes:
-    """ONNX bytes of ``module`` called with keyword inputs ``feeds`` (batch axis dynamic)."""
+    """ONNX bytes of ``module`` called with inputs ``feeds`` (batch axis dynamic): as keyword
+    arguments, or positionally when the module takes one input under another name. The graph's
+    inputs are named as ``feeds``."""
     import torch
 
     inputs = _tensors(feeds)
     batch = torch.export.Dim("batch")
+    if _positional(module, inputs):
+        args, kwargs, shapes = tuple(inputs.values()), None, ({0: batch},)
+    else:
+        args, kwargs, shapes = (), inputs, {name: {0: batch} for name in inputs}
     was_training = module.training
     module.eval()
     try:
@@ -48,10 +73,10 @@ def export_onnx(module: Any, feeds: dict[str, np.ndarray]) -> bytes:
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 module,
-                (),
-                kwargs=inputs,
+                args,
+                kwargs=kwargs,
                 input_names=list(inputs),
-                dynamic_shapes={name: {0: batch} for name in inputs},
+                dynamic_shapes=shapes,
                 dynamo=True,
                 opset_version=OPSET,
                 verbose=False,
@@ -79,7 +104,7 @@ def run_module(module: Any, feeds: dict[str, np.ndarray]) -> np.ndarray:
 
     module.eval()
     with torch.no_grad():
-        out = module(**_tensors(feeds))
+        out = _call(module, _tensors(feeds))
     if hasattr(out, "logits"):
         out = out.logits
     elif isinstance(out, (tuple, list)):
@@ -163,7 +188,7 @@ def torch_metadata(
     try:
         module.eval()
         with torch.no_grad():
-            module(**_tensors({k: v[:1] for k, v in feeds.items()}))
+            _call(module, _tensors({k: v[:1] for k, v in feeds.items()}))
     except Exception as e:  # metadata is a courtesy; the conversion itself has already succeeded
         log.warning("could not trace layer shapes: %s", e)
     finally:

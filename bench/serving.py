@@ -2,9 +2,10 @@
 hand-written async FastAPI + onnxruntime server vs onnxruntime called in-process (the limit).
 
 Load comes from `wrk` (Debian's package: a C load generator, so the client does not eat the 2
-cores), single-row JSON requests at concurrency 1, 8 and 32, then 1,000-row requests.
+cores). Tabular: single-row JSON requests at concurrency 1, 8 and 32, then 1,000-row requests.
+Image: one 64×64 PNG per request as base64 JSON, a small PyTorch CNN, concurrency 1, 8 and 32.
 
-    python bench/serving.py [--seconds 10]      # prints Markdown
+    python bench/serving.py [--seconds 10] [--only tabular|image]     # prints Markdown
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse  # noqa: E402
+import base64
 import json
 import re
 import shutil
@@ -26,19 +28,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import onnxruntime as ort
 import orjson
 import pandas as pd
+import torch
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from aims_spaces import ModelPlayground
+from aims_spaces import ModelPlayground, preprocess
 from aims_spaces.client import HubClient
 from aims_spaces.domain import Route
+from aims_spaces.media import encode_image
 from aims_spaces.onnx_model import OnnxModel
+from aims_spaces.preprocess import ImageSpec
 from aims_spaces.testing import HubProcess, free_port
 from serving.router import Router
 
@@ -96,12 +102,18 @@ def in_process(onnx: bytes, x: np.ndarray, seconds: float) -> dict[str, float]:
     }
 
 
-def in_process_requests(route: Route, onnx: bytes, body: bytes, seconds: float) -> dict[str, float]:
+def in_process_requests(
+    route: Route, onnx: bytes, body: bytes, seconds: float, preprocessor: Any = None
+) -> dict[str, float]:
     """The same request handling as the endpoint (parse, validate, run, format, encode), with no
     HTTP and no Serve: the limit for a JSON prediction API."""
     router = Router(lambda token: None)
     model = OnnxModel(
-        onnx, schema=route.feature_schema, task_type=route.task_type, classes=route.classes
+        onnx,
+        schema=route.feature_schema,
+        task_type=route.task_type,
+        classes=route.classes,
+        preprocessor=preprocessor,
     ).load()
     times = []
     end = time.perf_counter() + seconds
@@ -117,14 +129,22 @@ def in_process_requests(route: Route, onnx: bytes, body: bytes, seconds: float) 
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--env", action="append", default=[], help="AIMS_X=value for the hub, repeatable")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is needed: apt-get install wrk")
+def start_server(args: list[str], url: str, body: str) -> subprocess.Popen:
+    """Start a hand-written server and wait until it answers ``body``."""
+    server = subprocess.Popen([sys.executable, *args])
+    for _ in range(150):
+        try:
+            if httpx.post(url, content=body).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError(f"the hand-written server at {url} did not start")
 
+
+def tabular_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
+    """Deploy an iris classifier and load both servers; in-process limits are measured later."""
     data = load_iris(as_frame=True)
     X, y = data.data, data.target.map(dict(enumerate(data.target_names)))
     clf = LogisticRegression(max_iter=1000).fit(X, y)
@@ -132,71 +152,76 @@ def main() -> None:
     big_rows = pd.concat([X] * 7, ignore_index=True).head(1000)
     thousand = json.dumps({"rows": big_rows.to_dict("records")})
 
-    home = Path(tempfile.mkdtemp(prefix="aims-bench-serve-")) / "home"
+    pg = ModelPlayground(input_type="tabular", task_type="classification", name="bench", client=client)
+    pg.create(eval_data=y, eval_features=X, example_data=X.head(3))
+    sub = pg.submit_model(model=clf).wait()
+    pg.deploy_model(sub.version)
+    onnx = client.request("GET", f"/api/playgrounds/bench/submissions/{sub.version}/model", raw=True)
+    info = pg.get_info()
+    route = Route(
+        playground="bench",
+        version=sub.version,
+        model_sha256="0" * 64,
+        task_type=info.task_type,
+        classes=info.classes,
+        feature_schema=info.feature_schema,
+        private=False,
+    )
+    ours_url = f"{hub.serve_url}/bench/predict"
+    assert httpx.post(ours_url, content=one).status_code == 200
+
+    work = Path(tempfile.mkdtemp())
+    (work / "model.onnx").write_bytes(onnx)
+    (work / "classes.json").write_text(json.dumps(list(clf.classes_)))
+    (work / "columns.json").write_text(json.dumps(list(X.columns)))
+    port = free_port()
+    hand_url = f"http://127.0.0.1:{port}/bench/predict"
+    server = start_server(
+        [
+            str(HERE / "handwritten_server.py"),
+            str(work / "model.onnx"),
+            str(work / "classes.json"),
+            str(work / "columns.json"),
+            str(port),
+        ],
+        hand_url,
+        one,
+    )
     results: dict[str, dict[int, dict[str, float]]] = {"ours": {}, "hand-written": {}}
     big: dict[str, dict[str, float]] = {}
-    env = dict(item.split("=", 1) for item in args.env)
-    with HubProcess(home, env=env).start() as hub:
-        client = HubClient(hub.url, token=hub.admin_token)
-        pg = ModelPlayground(input_type="tabular", task_type="classification", name="bench", client=client)
-        pg.create(eval_data=y, eval_features=X, example_data=X.head(3))
-        sub = pg.submit_model(model=clf).wait()
-        pg.deploy_model(sub.version)
-        onnx = client.request("GET", f"/api/playgrounds/bench/submissions/{sub.version}/model", raw=True)
-        info = pg.get_info()
-        route = Route(
-            playground="bench",
-            version=sub.version,
-            model_sha256="0" * 64,
-            task_type=info.task_type,
-            classes=info.classes,
-            feature_schema=info.feature_schema,
-            private=False,
+    try:
+        assert (
+            httpx.post(hand_url, content=one).json()["predictions"]
+            == httpx.post(ours_url, content=one).json()["predictions"]
         )
-        ours_url = f"{hub.serve_url}/bench/predict"
-        assert httpx.post(ours_url, content=one).status_code == 200
+        for name, url in (("ours", ours_url), ("hand-written", hand_url)):
+            wrk(url, one, 8, 2)  # warm
+            for c in (1, 8, 32):
+                results[name][c] = wrk(url, one, c, seconds)
+            big[name] = wrk(url, thousand, 4, seconds)
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {
+        "X": X,
+        "big_rows": big_rows,
+        "one": one,
+        "thousand": thousand,
+        "onnx": onnx,
+        "route": route,
+        "results": results,
+        "big": big,
+    }
 
-        work = Path(tempfile.mkdtemp())
-        (work / "model.onnx").write_bytes(onnx)
-        (work / "classes.json").write_text(json.dumps(list(clf.classes_)))
-        (work / "columns.json").write_text(json.dumps(list(X.columns)))
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "handwritten_server.py"),
-                str(work / "model.onnx"),
-                str(work / "classes.json"),
-                str(work / "columns.json"),
-                str(port),
-            ]
-        )
-        hand_url = f"http://127.0.0.1:{port}/bench/predict"
-        try:
-            for _ in range(100):
-                try:
-                    if httpx.post(hand_url, content=one).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            assert (
-                httpx.post(hand_url, content=one).json()["predictions"]
-                == httpx.post(ours_url, content=one).json()["predictions"]
-            )
-            for name, url in (("ours", ours_url), ("hand-written", hand_url)):
-                wrk(url, one, 8, 2)  # warm
-                for c in (1, 8, 32):
-                    results[name][c] = wrk(url, one, c, args.seconds)
-                big[name] = wrk(url, thousand, 4, args.seconds)
-        finally:
-            server.terminate()
-            server.wait(10)
-    limit_one = in_process(onnx, X.head(1).to_numpy(), 3)
-    limit_big = in_process(onnx, big_rows.to_numpy(), 3)
-    handling_one = in_process_requests(route, onnx, one.encode(), 3)
-    handling_big = in_process_requests(route, onnx, thousand.encode(), 3)
 
-    print(f"### Single-row predictions, iris LogisticRegression, wrk -t1, {args.seconds} s per cell\n")
+def tabular_report(t: dict, seconds: int) -> None:
+    results, big = t["results"], t["big"]
+    limit_one = in_process(t["onnx"], t["X"].head(1).to_numpy(), 3)
+    limit_big = in_process(t["onnx"], t["big_rows"].to_numpy(), 3)
+    handling_one = in_process_requests(t["route"], t["onnx"], t["one"].encode(), 3)
+    handling_big = in_process_requests(t["route"], t["onnx"], t["thousand"].encode(), 3)
+
+    print(f"### Single-row predictions, iris LogisticRegression, wrk -t1, {seconds} s per cell\n")
     print("| server | concurrency | req/s | p50 ms | p99 ms | non-2xx | vs hand-written |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for c in (1, 8, 32):
@@ -246,6 +271,170 @@ def main() -> None:
         f"- lowest throughput over concurrency 1/8/32: {worst:,.0f} req/s; non-2xx responses: "
         f"{sum(results['ours'][c]['non2xx'] for c in (1, 8, 32)) + big['ours']['non2xx']}"
     )
+
+
+class SmallCNN(torch.nn.Module):
+    """Two strided convolutions and a linear head on 64×64 RGB: about 1.4 k parameters."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(8, 16, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+        )
+        self.head = torch.nn.Linear(16, classes)
+
+    def forward(self, pixel_values):
+        return self.head(self.features(pixel_values).flatten(1))
+
+
+def colour_images(n: int, side: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy ``side``×``side`` RGB images whose class is the dominant colour channel."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    images = rng.integers(0, 150, (n, side, side, 3))
+    images[np.arange(n), :, :, labels] += 100
+    return images.astype(np.uint8), labels
+
+
+def image_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
+    side = 64
+    names = ["red", "green", "blue"]
+    X, y = colour_images(300, side)
+    spec = ImageSpec(size=(side, side), mode="RGB", layout="NCHW", input="pixel_values")
+    cnn = SmallCNN(3)
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(cnn.parameters(), lr=0.01)
+    x = torch.tensor(X.transpose(0, 3, 1, 2) / 255, dtype=torch.float32)
+    for _ in range(40):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(cnn(x), torch.tensor(y)).backward()
+        opt.step()
+
+    pg = ModelPlayground(input_type="image", task_type="classification", name="bench-image", client=client)
+    pg.create(eval_data=[names[i] for i in y[:100]], eval_features=list(X[:100]), example_data=list(X[:2]))
+    sub = pg.submit_model(model=cnn, preprocessor=spec, optimizer=opt).wait()
+    pg.deploy_model(sub.version)
+    info = pg.get_info()
+    onnx = client.request("GET", f"/api/playgrounds/bench-image/submissions/{sub.version}/model", raw=True)
+    png = encode_image(X[0])
+    one = json.dumps({"inputs": [base64.b64encode(png).decode()]})
+    ours_url = f"{hub.serve_url}/bench-image/predict"
+    assert httpx.post(ours_url, content=one).status_code == 200
+
+    work = Path(tempfile.mkdtemp())
+    (work / "model.onnx").write_bytes(onnx)
+    (work / "classes.json").write_text(json.dumps(info.classes))
+    port = free_port()
+    hand_url = f"http://127.0.0.1:{port}/bench-image/predict"
+    server = start_server(
+        [
+            str(HERE / "handwritten_image_server.py"),
+            str(work / "model.onnx"),
+            str(work / "classes.json"),
+            str(side),
+            str(port),
+        ],
+        hand_url,
+        one,
+    )
+    results: dict[str, dict[int, dict[str, float]]] = {"ours": {}, "hand-written": {}}
+    try:
+        assert (
+            httpx.post(hand_url, content=one).json()["predictions"]
+            == httpx.post(ours_url, content=one).json()["predictions"]
+        )
+        for name, url in (("ours", ours_url), ("hand-written", hand_url)):
+            wrk(url, one, 8, 2)  # warm
+            for c in (1, 8, 32):
+                results[name][c] = wrk(url, one, c, seconds)
+    finally:
+        server.terminate()
+        server.wait(10)
+    route = Route(
+        playground="bench-image",
+        version=sub.version,
+        model_sha256="0" * 64,
+        task_type=info.task_type,
+        classes=info.classes,
+        feature_schema=info.feature_schema,
+        private=False,
+    )
+    return {
+        "onnx": onnx,
+        "route": route,
+        "spec": spec,
+        "one": one,
+        "png": png,
+        "png_bytes": len(png),
+        "results": results,
+    }
+
+
+def image_report(t: dict, seconds: int) -> None:
+    results = t["results"]
+    prep = preprocess.load(preprocess.document(t["spec"]))
+    tensor = prep.feeds([t["png"]])["pixel_values"]
+    limit = in_process(t["onnx"], tensor, 3)
+    handling = in_process_requests(t["route"], t["onnx"], t["one"].encode(), 3, preprocessor=prep)
+    print(
+        f"### Single-image predictions, 64×64 RGB PNG ({t['png_bytes']:,} bytes) as base64 JSON, "
+        f"a small PyTorch CNN, wrk -t1, {seconds} s per cell\n"
+    )
+    print("| server | concurrency | req/s | p50 ms | p99 ms | non-2xx | vs hand-written | vs in-process |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for c in (1, 8, 32):
+        for name in ("ours", "hand-written"):
+            r = results[name][c]
+            ratio = r["rps"] / results["hand-written"][c]["rps"]
+            cells = f"{r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']}"
+            print(f"| {name} | {c} | {cells} | {ratio:.2f}× | {r['rps'] / handling['rps']:.2f}× |")
+    print(
+        f"| in-process request handling: base64, PNG decode, preprocess, run, format (limit) | 1 | "
+        f"{handling['rps']:,.0f} | {handling['p50']:.3f} | {handling['p99']:.3f} | – | – | 1× |"
+    )
+    print(
+        f"| in-process onnxruntime call alone, tensor ready | 1 | {limit['rps']:,.0f} | {limit['p50']:.3f} | "
+        f"{limit['p99']:.3f} | – | – | – |"
+    )
+    best = max(results["ours"][c]["rps"] for c in (1, 8, 32))
+    print()
+    print(
+        f"- best throughput {best:,.0f} images/s = {best / handling['rps']:.2f}× the in-process limit on one "
+        f"core; ours / hand-written at concurrency 32: "
+        f"{results['ours'][32]['rps'] / results['hand-written'][32]['rps']:.2f}×, p99 "
+        f"{results['ours'][32]['p99']:.1f} ms; non-2xx responses: "
+        f"{sum(results['ours'][c]['non2xx'] for c in (1, 8, 32))}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--only", choices=("tabular", "image"), help="run one section")
+    parser.add_argument("--env", action="append", default=[], help="AIMS_X=value for the hub, repeatable")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+
+    home = Path(tempfile.mkdtemp(prefix="aims-bench-serve-")) / "home"
+    env = dict(item.split("=", 1) for item in args.env)
+    tab = img = None
+    with HubProcess(home, env=env).start() as hub:
+        client = HubClient(hub.url, token=hub.admin_token)
+        if args.only in (None, "tabular"):
+            tab = tabular_http(hub, client, args.seconds)
+        if args.only in (None, "image"):
+            img = image_http(hub, client, args.seconds)
+    # In-process limits run after the hub has stopped, so nothing else competes for the cores.
+    if tab is not None:
+        tabular_report(tab, args.seconds)
+        print()
+    if img is not None:
+        image_report(img, args.seconds)
 
 
 if __name__ == "__main__":

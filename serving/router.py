@@ -5,6 +5,7 @@ outputs into labels. Plain Python; the Serve deployment in :mod:`serving.app` wr
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import numpy as np
 import orjson
 
 from aims_spaces.access import Caller
-from aims_spaces.domain import ColumnType, Route, TaskType
+from aims_spaces.domain import Column, ColumnType, InputType, Route, TaskType
 from aims_spaces.errors import AimsError, AuthenticationRequired, InvalidInput, NotFound
 from aims_spaces.media import from_base64
 from aims_spaces.onnx_model import ModelOutput
@@ -88,6 +89,10 @@ class Router:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as e:
             raise InvalidRows(f"the body is not valid JSON: {e}") from None
+        return self.parse_doc(route, doc)
+
+    def parse_doc(self, route: Route, doc: Any) -> tuple[dict[str, np.ndarray], int]:
+        """Model inputs from a parsed JSON document (see :meth:`parse`)."""
         schema = route.feature_schema
         if isinstance(doc, dict) and "inputs" in doc and "rows" not in doc and len(schema) == 1:
             # One-input models (text): {"inputs": ["a review", ...]} is short for rows of that column.
@@ -130,18 +135,30 @@ class Router:
             out[col.name] = _column_array(col.name, col.dtype, columns[col.name], col.categories)
         return out, len(rows)
 
-    @staticmethod
-    def files(route: Route, files: list[bytes]) -> tuple[dict[str, np.ndarray], int]:
-        """Model inputs from files uploaded as multipart form data (one row per file)."""
+    def files(self, route: Route, files: list[bytes]) -> tuple[dict[str, np.ndarray], int]:
+        """Model inputs from files uploaded as multipart form data.
+
+        Media and text playgrounds take one row per file (an image, a sound, a clip, or a UTF-8
+        text); tabular playgrounds take one CSV file whose header names the columns.
+        """
         schema = route.feature_schema
-        if len(schema) != 1 or not schema[0].dtype.media:
-            raise InvalidRows("file uploads are for image, audio and video playgrounds; send JSON rows here")
         if not files:
             raise InvalidRows("the form holds no files")
         if len(files) > MAX_ROWS:
             raise InvalidRows(f"at most {MAX_ROWS} files per request, got {len(files)}")
+        if route.input_type is InputType.TABULAR:
+            if len(files) != 1:
+                raise InvalidRows(f"send the rows as one CSV file, got {len(files)} files")
+            return self.parse_doc(route, {"rows": _csv_rows(files[0], schema)})
         column = np.empty(len(files), dtype=object)
-        column[:] = files
+        if schema[0].dtype.media:
+            column[:] = files
+        else:
+            for i, data in enumerate(files):
+                try:
+                    column[i] = data.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise InvalidRows(f"file {i} is not UTF-8 text ({e.reason} at byte {e.start})") from None
         return {schema[0].name: column}, len(files)
 
     @staticmethod
@@ -158,6 +175,35 @@ class Router:
             result["probabilities"] = [dict(zip(keys, row, strict=True)) for row in proba]
         result["model_version"] = route.version
         return result
+
+
+def _csv_rows(data: bytes, schema: list[Column]) -> list[dict[str, Any]]:
+    """The rows of an uploaded CSV file, with numbers parsed and string columns kept as text."""
+    import pandas as pd
+
+    strings = {c.name: str for c in schema if c.dtype is ColumnType.STRING}
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=strings, keep_default_na=False, na_values=[""])
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise InvalidRows(f"the CSV file does not parse: {_first_line(e)}") from None
+    if frame.empty:
+        raise InvalidRows("the CSV file holds no rows")
+    for col in schema:  # a stray word in a numeric column: keep the rest numbers, so the row is named
+        if col.dtype.numeric and col.name in frame and not pd.api.types.is_numeric_dtype(frame[col.name]):
+            frame[col.name] = frame[col.name].map(_number_or_text).astype(object)
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return [{str(k): v.item() if isinstance(v, np.generic) else v for k, v in row.items()} for row in rows]
+
+
+def _number_or_text(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _bearer(authorization: str | None) -> str | None:

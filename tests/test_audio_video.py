@@ -122,7 +122,10 @@ def test_video_playground(users, hub):
     mp4s = [encode_video(v) for v in test[:3]]
     r = httpx.post(url, files=[("file", (f"{i}.mp4", m, "video/mp4")) for i, m in enumerate(mp4s)])
     assert r.status_code == 200, r.text
-    assert r.json()["predictions"] == list(lr.predict(load(document(flat)).feeds(mp4s)["X"]))
+    expected = list(lr.predict(load(document(flat)).feeds(mp4s)["X"]))
+    assert r.json()["predictions"] == expected
+    r = httpx.post(url, json={"inputs": [base64.b64encode(m).decode() for m in mp4s]})
+    assert r.status_code == 200 and r.json()["predictions"] == expected
     r = httpx.post(url, files=[("file", ("x.mp4", b"\x00\x00\x00\x18ftypmp42 broken", "video/mp4"))])
     assert r.status_code == 422 and "not a video" in r.json()["error"]["message"]
 

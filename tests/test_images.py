@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from aims_spaces import InvalidEvalData, InvalidModel, InvalidSpec, ModelPlayground
 from aims_spaces.preprocess import ImageSpec
+from tests.conftest import artifact_files
 
 pytestmark = pytest.mark.hub
 
@@ -141,6 +142,22 @@ def test_bad_image_input_is_refused_clearly(digits_pg, hub):
     bigger = ImageSpec(size=(16, 16), mode="L", layout="NCHW", input="pixel_values")
     with pytest.raises(InvalidModel, match=r"has shape \['batch', 1, 8, 8\] but the preprocessor makes"):
         digits_pg.submit_model(model=onnx, preprocessor=bigger)
+    # The hub checks the document itself too, whatever client sent it; nothing is stored.
+    stored = artifact_files(hub.home)
+    with pytest.raises(InvalidSpec, match="colour"):
+        digits_pg.client.request(
+            "POST",
+            "/api/playgrounds/digits-test/submissions",
+            data={"meta": "{}"},
+            files=[
+                ("model", ("model.onnx", onnx, "application/octet-stream")),
+                (
+                    "preprocessor",
+                    ("p.json", b'{"spec": {"kind": "image", "size": [8, 8], "colour": "L"}}', "x"),
+                ),
+            ],
+        )
+    assert artifact_files(hub.home) == stored
     assert digits_pg.get_info().n_submissions == before
 
 

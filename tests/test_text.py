@@ -67,6 +67,11 @@ def test_text_pipelines_are_scored_deployed_and_served(text_pg, reviews, hub):
     )
     r = httpx.post(url, json={"rows": [{"text": "An awful film."}]})
     assert r.status_code == 200
+    texts = ["Brilliant acting, loved it.", "An awful, boring film."]
+    r = httpx.post(url, files=[("file", (f"{i}.txt", t.encode(), "text/plain")) for i, t in enumerate(texts)])
+    assert r.status_code == 200 and r.json()["predictions"] == list(tfidf.predict(texts))
+    r = httpx.post(url, files=[("file", ("x.txt", b"\xff\xfe not utf-8 \xc3", "text/plain"))])
+    assert r.status_code == 422 and "file 0 is not UTF-8 text" in r.json()["error"]["message"]
     r = httpx.post(url, json={"inputs": [42]})
     assert r.status_code == 422 and "expected a string" in r.json()["error"]["message"]
 

@@ -5,7 +5,7 @@ import orjson
 import pytest
 
 from aims_spaces.access import Caller
-from aims_spaces.domain import Column, ColumnType, Route, TaskType
+from aims_spaces.domain import Column, ColumnType, InputType, Route, TaskType
 from aims_spaces.errors import AuthenticationRequired, NotFound
 from aims_spaces.onnx_model import ModelOutput
 from serving.router import InvalidRows, Router, TokenCache
@@ -117,3 +117,47 @@ def test_token_cache_remembers_and_forgets():
         with pytest.raises(AuthenticationRequired):
             cache("bad")
     assert calls == ["good", "bad"]
+
+
+def test_csv_upload_becomes_rows():
+    csv = b"x,n,colour\n1.5,2,red\n0,1,blue\n"
+    columns, n = Router(lambda t: None).files(route(), [csv])
+    assert n == 2
+    np.testing.assert_array_equal(columns["x"], [1.5, 0.0])
+    assert list(columns["colour"]) == ["red", "blue"]
+
+
+@pytest.mark.parametrize(
+    "files, words",
+    [
+        ([], "the form holds no files"),
+        ([b"x,n,colour\n1,2,red\n"] * 2, "send the rows as one CSV file, got 2 files"),
+        ([b""], "the CSV file does not parse"),
+        ([b"x,n,colour\n"], "the CSV file holds no rows"),
+        ([b"x,n\n1,2\n"], "row 0: missing column(s) ['colour']"),
+        ([b"x,n,colour\n1,2,red\ntall,2,red\n"], "row 1, column 'x': expected a number, got str 'tall'"),
+        (
+            [b"x,n,colour\n1,2,red\n,2,red\n"],
+            "row 1, column 'x': expected a number, got null (missing value)",
+        ),
+        ([b"x,n,colour\n1,2.5,red\n"], "row 0, column 'n': expected an integer"),
+        ([b"x,n,colour\n1,2,green\n"], "row 0, column 'colour': unknown category 'green'"),
+    ],
+)
+def test_bad_csv_uploads_are_named(files, words):
+    with pytest.raises(InvalidRows) as err:
+        Router(lambda t: None).files(route(), files)
+    assert words in err.value.message
+
+
+def test_text_files_are_one_row_each():
+    text = route().model_copy(
+        update={
+            "feature_schema": [Column(name="text", dtype=ColumnType.STRING)],
+            "input_type": InputType.TEXT,
+        }
+    )
+    columns, n = Router(lambda t: None).files(text, [b"Lovely.", "Grim ☹".encode()])
+    assert n == 2 and list(columns["text"]) == ["Lovely.", "Grim ☹"]
+    with pytest.raises(InvalidRows, match="file 1 is not UTF-8 text"):
+        Router(lambda t: None).files(text, [b"ok", b"\xff\xfe"])
