@@ -52,17 +52,14 @@ def test_audio_playground(users, hub):
         torch.nn.Flatten(),
         torch.nn.Linear(4, 2),
     )
-
-    class Wrapped(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, input_values):
-            return self.net(input_values)
-
-    s2 = pg.submit_model(model=Wrapped(), preprocessor=wave).wait()
-    assert s2.info.metadata["layer_types"]["Conv1d"] == 1
+    s2 = pg.submit_model(model=net, preprocessor=wave).wait()  # nn.Sequential: its input is positional
+    assert s2.info.framework == "pytorch" and s2.info.metadata["layer_types"]["Conv1d"] == 1
+    board = pg.get_leaderboard().set_index("version")
+    assert (
+        board.loc[s2.version, "arch.layers"] == "AdaptiveMaxPool1d×1, Conv1d×1, Flatten×1, Linear×1, ReLU×1"
+    )
+    assert board.loc[s2.version, "arch.parameters"] == sum(p.numel() for p in net.parameters())
+    assert board.loc[s1.version, "model_type"] == "LogisticRegression"
 
     pg.deploy_model(s1.version)
     url = f"{hub.serve_url}/tones-test/predict"
@@ -114,8 +111,13 @@ def test_video_playground(users, hub):
         def forward(self, pixel_values):
             return self.head(torch.relu(self.conv(pixel_values)).mean(dim=(2, 3, 4)))
 
-    s2 = pg.submit_model(model=Motion(), preprocessor=clip).wait()
+    motion = Motion()
+    s2 = pg.submit_model(model=motion, preprocessor=clip).wait()
     assert s2.info.metadata["layer_types"] == {"Conv3d": 1, "Linear": 1}
+    board = pg.get_leaderboard().set_index("version")
+    assert board.loc[s2.version, "arch.layers"] == "Conv3d×1, Linear×1"
+    assert board.loc[s2.version, "arch.parameters"] == sum(p.numel() for p in motion.parameters())
+    assert board.loc[s1.version, "model_type"] == "LogisticRegression"
 
     pg.deploy_model(s1.version)
     url = f"{hub.serve_url}/motion-test/predict"

@@ -6,6 +6,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from gradio_client import Client
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import BertConfig, BertForSequenceClassification
 
@@ -139,6 +140,17 @@ def test_pytorch_and_transformers_text_models(setup, data, hub):
     np.testing.assert_allclose(
         [[p[c] for c in classes] for p in body["probabilities"]], torch.softmax(logits, 1).numpy(), atol=1e-4
     )
+    r = httpx.post(
+        f"{hub.serve_url}/reviews-nn/predict",
+        files=[("file", (f"{i}.txt", t.encode(), "text/plain")) for i, t in enumerate(X_test[:4])],
+    )
+    assert r.status_code == 200 and r.json()["predictions"] == body["predictions"]
+    label = Client(f"{hub.url}/p/reviews-nn/", verbose=False).predict(X_test[0], api_name="/predict")
+    assert label["label"] == body["predictions"][0]
+    board = pg.get_leaderboard().set_index("version")
+    assert board.loc[s1.version, "arch.layers"] == "Embedding×1, Linear×1"
+    assert board.loc[s1.version, "arch.loss"] == "CrossEntropyLoss"
+    assert board.loc[s2.version, "arch.parameters"] == sum(p.numel() for p in bert.parameters())
 
 
 def test_preprocessors_are_data_and_must_fit_the_model(setup, data):
