@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections import defaultdict
 from typing import Any
 
@@ -110,6 +111,7 @@ def build_app(config: ServeConfig) -> Application:
             self.known: dict[str, Any] = {}
             self.generation = -1
             self.loaded: set[str] = set()
+            self.held: weakref.WeakValueDictionary[str, LoadedModel] = weakref.WeakValueDictionary()
             self.seen: set[str] = set()
             self.staged_keys: set[str] = set()
             self.failures: dict[str, str] = {}
@@ -129,7 +131,15 @@ def build_app(config: ServeConfig) -> Application:
             model = await asyncio.to_thread(self.models.load, route)
             self.loaded.add(model_key)
             self.failures.pop(model_key, None)
-            return LoadedModel(route, model, self.loaded.discard)
+            loaded = LoadedModel(route, model, self.loaded.discard)
+            self.held[model_key] = loaded
+            return loaded
+
+        async def model(self, model_key: str) -> LoadedModel:
+            # Serve's multiplexer holds the models; a weak view of what it holds answers most
+            # requests without its per-call bookkeeping. Evicted models drop out of the view.
+            loaded = self.held.get(model_key)
+            return loaded if loaded is not None else await self.get_model(model_key)
 
         async def _load(self, model_key: str) -> LoadedModel:
             task = self._loading.get(model_key)
@@ -206,7 +216,7 @@ def build_app(config: ServeConfig) -> Application:
                 return await asyncio.to_thread(loaded.model.run, columns)
             if not self._inflight:
                 # Nothing to batch with: run now rather than wait out the batching window.
-                loaded = await self.get_model(key)
+                loaded = await self.model(key)
                 return loaded.model.run(columns)
             self._inflight += 1
             try:
@@ -216,7 +226,7 @@ def build_app(config: ServeConfig) -> Application:
 
         async def __call__(self, request: Request) -> Response:
             start = time.perf_counter()
-            parts = request.url.path.strip("/").split("/")
+            parts = request.scope["path"].strip("/").split("/")  # request.url would build a URL
             if len(parts) != 2 or parts[1] != "predict":
                 return _json(error_body(NotFound("use POST /<playground>/predict")), 404)
             name = parts[0]
