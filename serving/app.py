@@ -117,7 +117,7 @@ def build_app(config: ServeConfig) -> Application:
             self.failures: dict[str, str] = {}
             self.stats: dict[str, LatencyStats] = defaultdict(LatencyStats)
             self._loading: dict[str, asyncio.Task[Any]] = {}
-            self._inflight = 0  # requests waiting in or running through the batcher
+            self._active = 0  # requests this replica is handling now
             # Hold every deployed model before taking traffic: Serve routes to a replica only
             # once its constructor returns.
             await self._sync()
@@ -214,17 +214,20 @@ def build_app(config: ServeConfig) -> Application:
             if n > self.config.batch_max_size:  # big enough on its own; keep the loop free
                 loaded = await self.get_model(key)
                 return await asyncio.to_thread(loaded.model.run, columns)
-            if not self._inflight:
+            if self._active <= 1:
                 # Nothing to batch with: run now rather than wait out the batching window.
                 loaded = await self.model(key)
                 return loaded.model.run(columns)
-            self._inflight += 1
-            try:
-                return await self._run((key, columns, n))
-            finally:
-                self._inflight -= 1
+            return await self._run((key, columns, n))
 
         async def __call__(self, request: Request) -> Response:
+            self._active += 1
+            try:
+                return await self._handle(request)
+            finally:
+                self._active -= 1
+
+        async def _handle(self, request: Request) -> Response:
             start = time.perf_counter()
             parts = request.scope["path"].strip("/").split("/")  # request.url would build a URL
             if len(parts) != 2 or parts[1] != "predict":
