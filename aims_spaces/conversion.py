@@ -120,6 +120,61 @@ def _as_onnx_bytes(model: Any) -> bytes | None:
     return None
 
 
+def _network_feeds(
+    kind: str, sample: pd.DataFrame | None, schema: list[Column], preprocessor: Any
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Sample rows and the input tensors a network gets for them: the preprocessor's, or one
+    float32 matrix ``X`` of the numeric columns."""
+    if sample is None or sample.empty:
+        raise InvalidModel(f"converting a {kind} needs sample rows (the playground's eval features)")
+    rows = sample.head(8)
+    if preprocessor is not None:
+        return rows, preprocessor.feeds(rows[schema[0].name])
+    if any(not c.dtype.numeric for c in schema):
+        raise InvalidModel(f"a {kind} on string columns needs a preprocessor")
+    return rows, {"X": rows[[c.name for c in schema]].to_numpy(dtype=np.float32)}
+
+
+def _tagged(onnx_bytes: bytes, framework: str) -> bytes:
+    import onnx
+
+    onx = onnx.load_model_from_string(onnx_bytes)
+    onnx.helper.set_model_props(onx, {META_FRAMEWORK: framework})
+    return onx.SerializeToString()
+
+
+def _check_network_parity(
+    kind: str,
+    onnx_bytes: bytes,
+    rows: pd.DataFrame,
+    expected: np.ndarray,
+    *,
+    schema: list[Column],
+    task_type: TaskType,
+    classes: list[Any] | None,
+    preprocessor: Any,
+) -> None:
+    """Run the exported graph the way the hub will and compare it with the network's own output
+    on the same rows; a classifier must give one score per playground class."""
+    if task_type is TaskType.CLASSIFICATION and (
+        expected.ndim != 2 or expected.shape[1] != len(classes or [])
+    ):
+        raise InvalidModel(
+            f"the {kind}'s output has shape {list(expected.shape)}; a classifier here must give "
+            f"[batch, {len(classes or [])}] scores, one per class in the order {classes}"
+        )
+    model = OnnxModel(
+        onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor
+    )
+    out = model.load().run(rows)
+    if task_type is TaskType.CLASSIFICATION:
+        mismatches = int(np.sum(out.indices != expected.argmax(axis=1)))
+    else:
+        mismatches = int(np.sum(~np.isclose(out.values, expected.reshape(-1), rtol=1e-4, atol=1e-5)))
+    if mismatches:
+        log.warning("the ONNX export disagrees with the %s on %d sample row(s)", kind, mismatches)
+
+
 def _convert_torch(
     module: Any,
     *,
@@ -131,41 +186,21 @@ def _convert_torch(
     optimizer: Any,
     loss: Any,
 ) -> ConvertedModel:
-    import onnx
-
     from .torch_conversion import export_onnx, run_module, safetensors_bytes, torch_metadata
 
-    if sample is None or sample.empty:
-        raise InvalidModel("converting a PyTorch module needs sample rows (the playground's eval features)")
-    rows = sample.head(8)
-    if preprocessor is not None:
-        feeds = preprocessor.feeds(rows[schema[0].name])
-    else:
-        if any(not c.dtype.numeric for c in schema):
-            raise InvalidModel("a PyTorch module on string columns needs a preprocessor")
-        feeds = {"X": rows[[c.name for c in schema]].to_numpy(dtype=np.float32)}
-    onx = onnx.load_model_from_string(export_onnx(module, feeds))
+    rows, feeds = _network_feeds("PyTorch module", sample, schema, preprocessor)
     framework = "transformers" if type(module).__module__.startswith("transformers") else "pytorch"
-    onnx.helper.set_model_props(onx, {META_FRAMEWORK: framework})
-    onnx_bytes = onx.SerializeToString()
-
-    # Parity: the exported graph against the module, on the same rows.
-    model = OnnxModel(
-        onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor
+    onnx_bytes = _tagged(export_onnx(module, feeds), framework)
+    _check_network_parity(
+        "module",
+        onnx_bytes,
+        rows,
+        run_module(module, feeds),
+        schema=schema,
+        task_type=task_type,
+        classes=classes,
+        preprocessor=preprocessor,
     )
-    out = model.load().run(rows)
-    expected = run_module(module, feeds)
-    if task_type is TaskType.CLASSIFICATION:
-        if expected.ndim != 2 or expected.shape[1] != len(classes or []):
-            raise InvalidModel(
-                f"the module's output has shape {list(expected.shape)}; a classifier here must give "
-                f"[batch, {len(classes or [])}] scores, one per class in the order {classes}"
-            )
-        mismatches = int(np.sum(out.indices != expected.argmax(axis=1)))
-    else:
-        mismatches = int(np.sum(~np.isclose(out.values, expected.reshape(-1), rtol=1e-4, atol=1e-5)))
-    if mismatches:
-        log.warning("the ONNX export disagrees with the module on %d sample row(s)", mismatches)
     return ConvertedModel(
         onnx=onnx_bytes,
         framework=framework,
@@ -184,37 +219,24 @@ def _convert_keras(
     sample: pd.DataFrame | None,
     preprocessor: Any,
 ) -> ConvertedModel:
-    import onnx
-
     from .keras_conversion import export_onnx, keras_metadata, run_model, weights_bytes
 
-    if sample is None or sample.empty:
-        raise InvalidModel("converting a Keras model needs sample rows (the playground's eval features)")
-    rows = sample.head(8)
-    if preprocessor is not None:
-        feeds = preprocessor.feeds(rows[schema[0].name])
-    else:
-        if any(not c.dtype.numeric for c in schema):
-            raise InvalidModel("a Keras model on string columns needs a preprocessor")
-        feeds = {"X": rows[[c.name for c in schema]].to_numpy(dtype=np.float32)}
+    rows, feeds = _network_feeds("Keras model", sample, schema, preprocessor)
     if len(feeds) != 1:
         raise InvalidModel("a Keras model takes one input here; this preprocessor makes several")
     ((name, x),) = feeds.items()
     expected = run_model(model, x)  # also builds a model that was never called, which export needs
-    onx = onnx.load_model_from_string(export_onnx(model, name))
-    onnx.helper.set_model_props(onx, {META_FRAMEWORK: "keras"})
-    onnx_bytes = onx.SerializeToString()
-    out = (
-        OnnxModel(onnx_bytes, schema=schema, task_type=task_type, classes=classes, preprocessor=preprocessor)
-        .load()
-        .run(rows)
+    onnx_bytes = _tagged(export_onnx(model, name), "keras")
+    _check_network_parity(
+        "Keras model",
+        onnx_bytes,
+        rows,
+        expected,
+        schema=schema,
+        task_type=task_type,
+        classes=classes,
+        preprocessor=preprocessor,
     )
-    if task_type is TaskType.CLASSIFICATION:
-        mismatches = int(np.sum(out.indices != expected.argmax(axis=1)))
-    else:
-        mismatches = int(np.sum(~np.isclose(out.values, expected.reshape(-1), rtol=1e-4, atol=1e-5)))
-    if mismatches:
-        log.warning("the ONNX export disagrees with the Keras model on %d sample row(s)", mismatches)
     return ConvertedModel(
         onnx=onnx_bytes,
         framework="keras",
