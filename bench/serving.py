@@ -181,6 +181,31 @@ def bare_deployment(onnx: bytes, columns: list[str]) -> str:
     return "/bare"
 
 
+def served_model(client: HubClient, pg: ModelPlayground, version: int) -> tuple[bytes, Route]:
+    """The deployed version's ONNX file and a route like the hub's, for in-process runs."""
+    onnx = client.request("GET", f"/api/playgrounds/{pg.name}/submissions/{version}/model", raw=True)
+    info = pg.get_info()
+    route = Route(
+        playground=pg.name,
+        version=version,
+        model_sha256="0" * 64,
+        task_type=info.task_type,
+        classes=info.classes,
+        feature_schema=info.feature_schema,
+        private=False,
+    )
+    return onnx, route
+
+
+def load_each(urls: dict[str, str], body: str, seconds: int) -> dict[str, dict[int, dict[str, float]]]:
+    """wrk against each server in turn, after a short warm-up, at concurrency 1, 8 and 32."""
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    for name, url in urls.items():
+        wrk(url, body, 8, 2)
+        results[name] = {c: wrk(url, body, c, seconds) for c in (1, 8, 32)}
+    return results
+
+
 def tabular_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
     """Deploy an iris classifier and load both servers; in-process limits are measured later."""
     data = load_iris(as_frame=True)
@@ -194,17 +219,7 @@ def tabular_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
     pg.create(eval_data=y, eval_features=X, example_data=X.head(3))
     sub = pg.submit_model(model=clf).wait()
     pg.deploy_model(sub.version)
-    onnx = client.request("GET", f"/api/playgrounds/bench/submissions/{sub.version}/model", raw=True)
-    info = pg.get_info()
-    route = Route(
-        playground="bench",
-        version=sub.version,
-        model_sha256="0" * 64,
-        task_type=info.task_type,
-        classes=info.classes,
-        feature_schema=info.feature_schema,
-        private=False,
-    )
+    onnx, route = served_model(client, pg, sub.version)
     ours_url = f"{hub.serve_url}/bench/predict"
     assert httpx.post(ours_url, content=one).status_code == 200
 
@@ -226,20 +241,11 @@ def tabular_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
         one,
     )
     bare_url = f"{hub.serve_url}{bare_deployment(onnx, list(X.columns))}/predict"
-    results: dict[str, dict[int, dict[str, float]]] = {"ours": {}, "bare Ray Serve": {}, "hand-written": {}}
-    big: dict[str, dict[str, float]] = {}
+    urls = {"ours": ours_url, "bare Ray Serve": bare_url, "hand-written": hand_url}
     try:
-        assert (
-            httpx.post(hand_url, content=one).json()["predictions"]
-            == httpx.post(ours_url, content=one).json()["predictions"]
-            == httpx.post(bare_url, content=one).json()["predictions"]
-        )
-        for name, url in (("ours", ours_url), ("bare Ray Serve", bare_url), ("hand-written", hand_url)):
-            wrk(url, one, 8, 2)  # warm
-            for c in (1, 8, 32):
-                results[name][c] = wrk(url, one, c, seconds)
-            if name != "bare Ray Serve":
-                big[name] = wrk(url, thousand, 4, seconds)
+        assert len({str(httpx.post(url, content=one).json()["predictions"]) for url in urls.values()}) == 1
+        results = load_each(urls, one, seconds)
+        big = {name: wrk(urls[name], thousand, 4, seconds) for name in ("ours", "hand-written")}
     finally:
         server.terminate()
         server.wait(10)
@@ -362,8 +368,7 @@ def image_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
     pg.create(eval_data=[names[i] for i in y[:100]], eval_features=list(X[:100]), example_data=list(X[:2]))
     sub = pg.submit_model(model=cnn, preprocessor=spec, optimizer=opt).wait()
     pg.deploy_model(sub.version)
-    info = pg.get_info()
-    onnx = client.request("GET", f"/api/playgrounds/bench-image/submissions/{sub.version}/model", raw=True)
+    onnx, route = served_model(client, pg, sub.version)
     png = encode_image(X[0])
     one = json.dumps({"inputs": [base64.b64encode(png).decode()]})
     ours_url = f"{hub.serve_url}/bench-image/predict"
@@ -371,7 +376,7 @@ def image_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
 
     work = Path(tempfile.mkdtemp())
     (work / "model.onnx").write_bytes(onnx)
-    (work / "classes.json").write_text(json.dumps(info.classes))
+    (work / "classes.json").write_text(json.dumps(route.classes))
     port = free_port()
     hand_url = f"http://127.0.0.1:{port}/bench-image/predict"
     server = start_server(
@@ -385,28 +390,13 @@ def image_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
         hand_url,
         one,
     )
-    results: dict[str, dict[int, dict[str, float]]] = {"ours": {}, "hand-written": {}}
+    urls = {"ours": ours_url, "hand-written": hand_url}
     try:
-        assert (
-            httpx.post(hand_url, content=one).json()["predictions"]
-            == httpx.post(ours_url, content=one).json()["predictions"]
-        )
-        for name, url in (("ours", ours_url), ("hand-written", hand_url)):
-            wrk(url, one, 8, 2)  # warm
-            for c in (1, 8, 32):
-                results[name][c] = wrk(url, one, c, seconds)
+        assert len({str(httpx.post(url, content=one).json()["predictions"]) for url in urls.values()}) == 1
+        results = load_each(urls, one, seconds)
     finally:
         server.terminate()
         server.wait(10)
-    route = Route(
-        playground="bench-image",
-        version=sub.version,
-        model_sha256="0" * 64,
-        task_type=info.task_type,
-        classes=info.classes,
-        feature_schema=info.feature_schema,
-        private=False,
-    )
     return {
         "onnx": onnx,
         "route": route,
