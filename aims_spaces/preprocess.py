@@ -194,14 +194,25 @@ class TokenizerPreprocessor(Preprocessor):
         return out
 
 
-class ImagePreprocessor(Preprocessor):
-    def __init__(self, spec: ImageSpec) -> None:
-        self.spec = spec
+class MediaPreprocessor(Preprocessor):
+    """One file per row, each made into an array by :meth:`row`; the batch is one input tensor."""
 
     def input_names(self) -> list[str]:
         return [self.spec.input]
 
-    def image(self, value: Any, row: int) -> np.ndarray:
+    def row(self, value: Any, row: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def feeds(self, values: Any) -> dict[str, np.ndarray]:
+        batch = np.stack([self.row(v, i) for i, v in enumerate(list(values))])
+        return {self.spec.input: batch.astype(self.spec.dtype)}
+
+
+class ImagePreprocessor(MediaPreprocessor):
+    def __init__(self, spec: ImageSpec) -> None:
+        self.spec = spec
+
+    def row(self, value: Any, row: int) -> np.ndarray:
         from .media import decode_image
 
         img = decode_image(value, what=f"row {row}").convert(self.spec.mode)
@@ -221,22 +232,15 @@ class ImagePreprocessor(Preprocessor):
             arr = arr.reshape(-1)
         return arr
 
-    def feeds(self, values: Any) -> dict[str, np.ndarray]:
-        batch = np.stack([self.image(v, i) for i, v in enumerate(list(values))])
-        return {self.spec.input: batch.astype(self.spec.dtype)}
 
-
-class AudioPreprocessor(Preprocessor):
+class AudioPreprocessor(MediaPreprocessor):
     def __init__(self, spec: AudioSpec) -> None:
         self.spec = spec
         self._mel = (
             _mel_filters(spec.sample_rate, spec.n_fft, spec.n_mels) if spec.features == "log_mel" else None
         )
 
-    def input_names(self) -> list[str]:
-        return [self.spec.input]
-
-    def clip(self, value: Any, row: int) -> np.ndarray:
+    def row(self, value: Any, row: int) -> np.ndarray:
         from .media import decode_audio
 
         wave, rate = decode_audio(value, what=f"row {row}")
@@ -262,34 +266,23 @@ class AudioPreprocessor(Preprocessor):
             out = out.reshape(-1)
         return out
 
-    def feeds(self, values: Any) -> dict[str, np.ndarray]:
-        batch = np.stack([self.clip(v, i) for i, v in enumerate(list(values))])
-        return {self.spec.input: batch.astype(self.spec.dtype)}
 
-
-class VideoPreprocessor(Preprocessor):
+class VideoPreprocessor(MediaPreprocessor):
     def __init__(self, spec: VideoSpec) -> None:
         self.spec = spec
         self._frames = ImagePreprocessor(spec.frame_spec())
 
-    def input_names(self) -> list[str]:
-        return [self.spec.input]
-
-    def clip(self, value: Any, row: int) -> np.ndarray:
+    def row(self, value: Any, row: int) -> np.ndarray:
         from .media import decode_video
 
         frames = decode_video(value, what=f"row {row}")
         pick = np.linspace(0, len(frames) - 1, self.spec.frames).round().astype(int)
-        arr = np.stack([self._frames.image(frames[i], row) for i in pick])  # (T, H, W, C)
+        arr = np.stack([self._frames.row(frames[i], row) for i in pick])  # (T, H, W, C)
         if self.spec.layout == "NCTHW":
             return arr.transpose(3, 0, 1, 2)
         if self.spec.layout == "NTCHW":
             return arr.transpose(0, 3, 1, 2)
         return arr.reshape(-1)
-
-    def feeds(self, values: Any) -> dict[str, np.ndarray]:
-        batch = np.stack([self.clip(v, i) for i, v in enumerate(list(values))])
-        return {self.spec.input: batch.astype(self.spec.dtype)}
 
 
 def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
