@@ -241,7 +241,7 @@ class OnnxModel:
                 self.data, sess_options=opts, providers=["CPUExecutionProvider"]
             )
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise InvalidModel(f"onnxruntime cannot load the model: {_first_line(e)}") from None
+            raise InvalidModel(f"onnxruntime cannot load the model: {first_line(e)}") from None
         column_map = _json_prop(self.metadata_props_, META_COLUMNS, dict) or {}
         if self.preprocessor is not None:
             self._check_preprocessor()
@@ -333,7 +333,7 @@ class OnnxModel:
         except (InvalidPredictions, InvalidModel):
             raise
         except Exception as e:  # onnxruntime's errors are not part of a stable hierarchy
-            raise InvalidModel(f"the model failed to run on the eval features: {_first_line(e)}") from None
+            raise InvalidModel(f"the model failed to run on the eval features: {first_line(e)}") from None
         outputs = {o.name: v for o, v in zip(self.outputs_, raw, strict=True)}
         n = len(columns[self.schema[0].name]) if self.schema else len(raw[0])
         if self.task_type is TaskType.REGRESSION:
@@ -349,7 +349,7 @@ class OnnxModel:
             if labels.ndim == 2 and labels.shape[1] == 1:
                 labels = labels[:, 0]
             try:
-                indices = self.index_.encode_fast(labels, "the model's label output", n_rows=n)
+                indices = self.index_.encode(labels, "the model's label output", n_rows=n)
             except InvalidPredictions as e:
                 raise InvalidModel(str(e)) from None
         else:
@@ -429,6 +429,6 @@ def _json_prop(props: dict[str, str], key: str, kind: type) -> Any:
     return value
 
 
-def _first_line(e: Exception) -> str:
+def first_line(e: Exception) -> str:
     text = str(e).strip().splitlines()
     return text[0][:300] if text else type(e).__name__

@@ -225,24 +225,20 @@ class ClassIndex:
     def _key(v: Any) -> Any:
         return ("s", v) if isinstance(v, str) else ("n", int(v))
 
-    def encode_fast(self, values: np.ndarray, what: str, n_rows: int | None = None) -> np.ndarray:
-        """:meth:`encode` for a model's own label output: a plain lookup when every value is a
-        known class of the right kind (the usual case, a few µs a row faster), else the checks."""
-        if values.ndim == 1 and (n_rows is None or values.shape[0] == n_rows):
-            if (self.numeric and values.dtype.kind in "iub") or (not self.numeric and values.dtype == object):
-                try:
-                    index, key = self._index, self._key
-                    return np.array([index[key(v)] for v in values.tolist()], dtype=np.int64)
-                except (KeyError, TypeError, ValueError):
-                    pass  # something is wrong: let encode say what
-        return self.encode(values, what, n_rows)
-
     def encode(self, values: Any, what: str, n_rows: int | None = None) -> np.ndarray:
         """Indices of ``values``; raise InvalidPredictions naming what is wrong."""
         arr = to_1d(values, what, InvalidPredictions)
         if n_rows is not None and arr.shape[0] != n_rows:
             raise InvalidPredictions(f"{what} has {arr.shape[0]} rows but the eval data has {n_rows}")
         items = arr.tolist()
+        if (self.numeric and arr.dtype.kind in "iub") or (not self.numeric and arr.dtype == object):
+            # The usual case, every value a known class of the right kind: a plain lookup. Anything
+            # else falls through to the checks below, which say what is wrong.
+            try:
+                index, key = self._index, self._key
+                return np.array([index[key(v)] for v in items], dtype=np.int64)
+            except (KeyError, TypeError, ValueError):
+                pass
         missing = [i for i, v in enumerate(items) if _is_missing(v)]
         if missing:
             raise InvalidPredictions(

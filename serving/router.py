@@ -18,7 +18,7 @@ from aims_spaces.access import Caller
 from aims_spaces.domain import Column, ColumnType, InputType, Route, TaskType
 from aims_spaces.errors import AimsError, AuthenticationRequired, InvalidInput, NotFound
 from aims_spaces.media import from_base64
-from aims_spaces.onnx_model import ModelOutput
+from aims_spaces.onnx_model import ModelOutput, first_line
 
 MAX_ROWS = 100_000
 
@@ -185,7 +185,7 @@ def _csv_rows(data: bytes, schema: list[Column]) -> list[dict[str, Any]]:
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype=strings, keep_default_na=False, na_values=[""])
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise InvalidRows(f"the CSV file does not parse: {_first_line(e)}") from None
+        raise InvalidRows(f"the CSV file does not parse: {first_line(e)}") from None
     if frame.empty:
         raise InvalidRows("the CSV file holds no rows")
     for col in schema:  # a stray word in a numeric column: keep the rest numbers, so the row is named
@@ -200,10 +200,6 @@ def _number_or_text(value: Any) -> Any:
         return float(value)
     except (TypeError, ValueError):
         return value
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _bearer(authorization: str | None) -> str | None:
