@@ -198,6 +198,11 @@ def plan_feeds(
     return feeds
 
 
+# What a model runs on: a DataFrame, a mapping of column name -> 1-D array, or (all columns
+# numeric) one (n, n_columns) matrix of the columns in schema order.
+Inputs = Mapping[str, Any] | np.ndarray
+
+
 @dataclass(frozen=True)
 class ModelOutput:
     """Predictions for a batch. ``indices`` index the playground's class list."""
@@ -254,7 +259,13 @@ class OnnxModel:
             )
         else:
             self.feeds_ = plan_feeds(self.session_.get_inputs(), self.schema, column_map)
+        names = tuple(c.name for c in self.schema)
+        # A model whose one input is the matrix of every column in order takes a matrix as is.
+        self.matrix_feed_ = next(
+            (f for f in self.feeds_ if len(self.feeds_) == 1 and f.columns == names and f.rank == 2), None
+        )
         self.outputs_ = self.session_.get_outputs()
+        self.output_names_ = [o.name for o in self.outputs_]
         if self.task_type is TaskType.CLASSIFICATION:
             self._plan_classification()
         else:
@@ -284,6 +295,7 @@ class OnnxModel:
             self.proba_columns_ = index.encode(np.array(order, dtype=object), "the model's class list")
         except InvalidPredictions as e:
             raise InvalidModel(str(e)) from None
+        self.proba_in_order_ = self.proba_columns_.tolist() == list(range(len(self.classes)))
         if self.label_output_ is None and self.proba_output_ is None and self.zipmap_output_ is None:
             raise InvalidModel(
                 "the classification model has neither a label output (int or string tensor) nor "
@@ -306,8 +318,18 @@ class OnnxModel:
 
         check_shape(self.preprocessor, self.session_.get_inputs())
 
-    def feed(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Model inputs from a DataFrame or a mapping of column name -> 1-D array."""
+    def feed(self, columns: Inputs) -> dict[str, np.ndarray]:
+        """Model inputs from a DataFrame, a mapping of column name -> 1-D array, or (every
+        column numeric) an ``(n, n_columns)`` matrix of the columns in schema order."""
+        if isinstance(columns, np.ndarray):
+            if columns.ndim != 2 or columns.shape[1] != len(self.schema):
+                raise InvalidPredictions(
+                    f"the input matrix has shape {columns.shape}; expected (rows, {len(self.schema)})"
+                )
+            if self.matrix_feed_ is not None:
+                f = self.matrix_feed_
+                return {f.input_name: columns.astype(f.dtype, copy=False)}
+            columns = {c.name: columns[:, j] for j, c in enumerate(self.schema)}
         missing = [c.name for c in self.schema if c.name not in columns]
         if missing:
             raise InvalidPredictions(f"the input is missing column(s) {missing}")
@@ -326,16 +348,20 @@ class OnnxModel:
             feeds[f.input_name] = arr if f.rank == 2 else arr.reshape(-1)
         return feeds
 
-    def run(self, columns: Mapping[str, Any]) -> ModelOutput:
-        """Predict for a DataFrame or a mapping of column name -> 1-D array."""
+    def run(self, columns: Inputs) -> ModelOutput:
+        """Predict for a DataFrame, a mapping of column name -> 1-D array, or a matrix (see
+        :meth:`feed`)."""
         try:
-            raw = self.session_.run(None, self.feed(columns))
+            raw = self.session_.run(self.output_names_, self.feed(columns))
         except (InvalidPredictions, InvalidModel):
             raise
         except Exception as e:  # onnxruntime's errors are not part of a stable hierarchy
             raise InvalidModel(f"the model failed to run on the eval features: {first_line(e)}") from None
-        outputs = {o.name: v for o, v in zip(self.outputs_, raw, strict=True)}
-        n = len(columns[self.schema[0].name]) if self.schema else len(raw[0])
+        outputs = dict(zip(self.output_names_, raw, strict=True))
+        if isinstance(columns, np.ndarray):
+            n = columns.shape[0]
+        else:
+            n = len(columns[self.schema[0].name]) if self.schema else len(raw[0])
         if self.task_type is TaskType.REGRESSION:
             values = np.asarray(outputs[self.value_output_], dtype=np.float64)
             if values.ndim == 2 and values.shape[1] == 1:
@@ -379,7 +405,7 @@ class OnnxModel:
                 f"the model's score output has shape {raw.shape}; expected ({n}, {k}) for this "
                 f"playground's {k} classes"
             )
-        return _reorder(raw, self.proba_columns_, k)
+        return raw if self.proba_in_order_ else _reorder(raw, self.proba_columns_, k)
 
 
 def _as_probabilities(scores: np.ndarray) -> np.ndarray:

@@ -71,7 +71,20 @@ class Settings(BaseSettings):
     )
     serve_stats_port: int = Field(default=8404, description="HAProxy stats page (fast ingress).")
     serve_metrics_port: int = Field(default=9101, description="HAProxy Prometheus metrics (fast ingress).")
-    serve_replicas: int = Field(default=1, ge=1, description="Model-server replicas (fixed count).")
+    serve_ingress_threads: int = Field(
+        default=1,
+        ge=1,
+        description="HAProxy threads (fast ingress); one keeps up with the replicas of a small machine.",
+    )
+    serve_ingress_request_metrics: bool = Field(
+        default=False,
+        description="HAProxy also reports every request to Ray's serve_num_http_* metrics (fast "
+        "ingress); costs ~20% of a core at full load. The deployments' own Serve metrics and "
+        "HAProxy's exporter stay on either way.",
+    )
+    serve_replicas: int = Field(
+        default=2, ge=1, description="Model-server replicas (fixed count); two use both cores of a laptop."
+    )
     serve_max_replicas: int | None = Field(
         default=None, description="Set above serve_replicas to autoscale between the two."
     )

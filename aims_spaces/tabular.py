@@ -220,6 +220,8 @@ class ClassIndex:
         self.classes = list(classes)
         self.numeric = all(isinstance(c, (int, bool)) for c in self.classes)
         self._index = {self._key(c): i for i, c in enumerate(self.classes)}
+        # Plain values -> index, for the usual case: strings for string classes, ints for numeric.
+        self._plain = {(c if isinstance(c, str) else int(c)): i for i, c in enumerate(self.classes)}
 
     @staticmethod
     def _key(v: Any) -> Any:
@@ -227,17 +229,22 @@ class ClassIndex:
 
     def encode(self, values: Any, what: str, n_rows: int | None = None) -> np.ndarray:
         """Indices of ``values``; raise InvalidPredictions naming what is wrong."""
-        arr = to_1d(values, what, InvalidPredictions)
+        arr = (
+            values
+            if type(values) is np.ndarray and values.ndim == 1
+            else to_1d(values, what, InvalidPredictions)
+        )
         if n_rows is not None and arr.shape[0] != n_rows:
             raise InvalidPredictions(f"{what} has {arr.shape[0]} rows but the eval data has {n_rows}")
         items = arr.tolist()
         if (self.numeric and arr.dtype.kind in "iub") or (not self.numeric and arr.dtype == object):
-            # The usual case, every value a known class of the right kind: a plain lookup. Anything
-            # else falls through to the checks below, which say what is wrong.
+            # The usual case, every value a known class of the right kind: a plain lookup (an int
+            # never finds a string class, nor the reverse). Anything else falls through to the
+            # checks below, which say what is wrong.
             try:
-                index, key = self._index, self._key
-                return np.array([index[key(v)] for v in items], dtype=np.int64)
-            except (KeyError, TypeError, ValueError):
+                index = self._plain
+                return np.array([index[v] for v in items], dtype=np.int64)
+            except (KeyError, TypeError):
                 pass
         missing = [i for i, v in enumerate(items) if _is_missing(v)]
         if missing:

@@ -37,6 +37,8 @@ def serve_environment(settings: Settings) -> dict[str, str]:
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.serve_stats_port),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.serve_metrics_port),
+        "RAY_SERVE_HAPROXY_NBTHREAD": str(settings.serve_ingress_threads),
+        "RAY_SERVE_HAPROXY_METRICS_ENABLED": "1" if settings.serve_ingress_request_metrics else "0",
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(haproxy / "haproxy.cfg"),
         "RAY_SERVE_HAPROXY_SOCKET_PATH": str(haproxy / "admin.sock"),
         "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(haproxy),

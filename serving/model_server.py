@@ -16,7 +16,7 @@ from aims_spaces import preprocess
 from aims_spaces.domain import ColumnType, Route
 from aims_spaces.errors import InvalidModel
 from aims_spaces.media import encode_image
-from aims_spaces.onnx_model import ModelOutput, OnnxModel
+from aims_spaces.onnx_model import Inputs, ModelOutput, OnnxModel
 from aims_spaces.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -63,14 +63,18 @@ class ModelServer:
         return model
 
     @staticmethod
-    def run_batch(
-        model: OnnxModel, requests: Sequence[tuple[dict[str, np.ndarray], int]]
-    ) -> list[ModelOutput]:
-        """Run several requests' rows as one call and split the outputs back per request."""
+    def run_batch(model: OnnxModel, requests: Sequence[tuple[Inputs, int]]) -> list[ModelOutput]:
+        """Run several requests' rows as one call and split the outputs back per request.
+
+        One playground's requests come alike from the router: all matrices, or all mappings."""
         if len(requests) == 1:
             return [model.run(requests[0][0])]
-        names = list(requests[0][0])
-        merged = {name: np.concatenate([cols[name] for cols, _ in requests]) for name in names}
+        first = requests[0][0]
+        merged: Inputs
+        if isinstance(first, np.ndarray):
+            merged = np.concatenate([x for x, _ in requests])  # type: ignore[misc]
+        else:
+            merged = {name: np.concatenate([cols[name] for cols, _ in requests]) for name in first}  # type: ignore[index]
         out = model.run(merged)
         results, start = [], 0
         for _, n in requests:

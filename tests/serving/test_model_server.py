@@ -2,10 +2,15 @@
 
 import numpy as np
 import pytest
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from aims_spaces.conversion import convert
 from aims_spaces.domain import Route, TaskType
+from aims_spaces.errors import InvalidPredictions
+from aims_spaces.onnx_model import OnnxModel
 from aims_spaces.storage import ArtifactStore
 from aims_spaces.tabular import infer_schema
 from serving.model_server import ModelServer
@@ -82,3 +87,33 @@ def test_a_swap_activates_only_when_every_live_replica_holds_the_model(served):
     assert state.summary("iris")["stats"]["requests"] == 3
     state.sync("r1", generation, [], {new.model_key: "boom"}, {})
     assert state.readiness(new.model_key)["error"] == "boom"
+
+
+def test_a_matrix_of_numeric_columns_feeds_either_input_layout(served, iris):
+    """The router hands numeric rows over as one matrix; a model taking that matrix and one
+    taking a column per input both predict from it what they predict from a DataFrame."""
+    clf, route, server = served
+    X, y = iris["X_train"], iris["y_train"]
+    per_column = make_pipeline(
+        ColumnTransformer([("s", StandardScaler(), list(X.columns))]), LogisticRegression()
+    )
+    per_column.fit(X, y)
+    onnx = convert(
+        per_column, schema=route.feature_schema, task_type=TaskType.CLASSIFICATION, classes=route.classes
+    ).onnx
+    column_model = OnnxModel(
+        onnx, schema=route.feature_schema, task_type=TaskType.CLASSIFICATION, classes=route.classes
+    ).load()
+    matrix_model = server.load(route)
+    assert matrix_model.matrix_feed_ is not None and column_model.matrix_feed_ is None
+    test = iris["X_test"]
+    for model, original in ((matrix_model, clf), (column_model, per_column)):
+        from_matrix = model.run(test.to_numpy(dtype=np.float64))
+        from_frame = model.run(test)
+        np.testing.assert_array_equal(from_matrix.indices, from_frame.indices)
+        np.testing.assert_allclose(from_matrix.probabilities, original.predict_proba(test), atol=1e-6)
+    parts = [test.iloc[:1], test.iloc[1:5]]
+    outs = server.run_batch(matrix_model, [(p.to_numpy(dtype=np.float64), len(p)) for p in parts])
+    assert [matrix_model.index_.decode(o.indices) for o in outs] == [list(clf.predict(p)) for p in parts]
+    with pytest.raises(InvalidPredictions, match=r"expected \(rows, 4\)"):
+        matrix_model.run(np.zeros((2, 3)))

@@ -161,3 +161,56 @@ def test_text_files_are_one_row_each():
     assert n == 2 and list(columns["text"]) == ["Lovely.", "Grim ☹"]
     with pytest.raises(InvalidRows, match="file 1 is not UTF-8 text"):
         Router(lambda t: None).files(text, [b"ok", b"\xff\xfe"])
+
+
+NUMERIC = [
+    Column(name="x", dtype=ColumnType.FLOAT),
+    Column(name="n", dtype=ColumnType.INT),
+    Column(name="flag", dtype=ColumnType.BOOL),
+]
+
+
+def numeric_route():
+    return route().model_copy(update={"feature_schema": NUMERIC})
+
+
+@pytest.mark.parametrize("copies", [1, 20])  # a few rows are checked in Python, many with numpy
+def test_numeric_rows_become_one_matrix_whatever_their_form(copies):
+    router = Router(lambda t: None)
+    dicts = [{"x": 1.5, "n": 2, "flag": 1}, {"x": -3, "n": 0, "flag": 0}] * copies
+    expected = np.array([[1.5, 2, 1], [-3, 0, 0]] * copies, dtype=np.float64)
+    matrix, n = router.parse(numeric_route(), body(dicts))
+    assert n == 2 * copies and matrix.dtype == np.float64
+    np.testing.assert_array_equal(matrix, expected)
+    # Positional rows and true/false take the general path and come out the same.
+    lists = [[1.5, 2, True], [-3, 0, False]] * copies
+    np.testing.assert_array_equal(router.parse(numeric_route(), body(lists))[0], expected)
+    np.testing.assert_array_equal(router.parse_doc(numeric_route(), {"rows": dicts[0]})[0], expected[:1])
+
+
+@pytest.mark.parametrize("copies", [1, 20])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"x": "tall"}, "column 'x': expected a number, got str 'tall'"),
+        ({"x": None}, "column 'x': expected a number, got null (missing value)"),
+        ({"x": float("inf")}, "column 'x': inf is not a finite number"),
+        ({"x": float("nan")}, "column 'x': nan is not a finite number"),
+        ({"n": 2.5}, "column 'n': expected an integer, got 2.5"),
+        ({"x": [1]}, "column 'x': expected a number, got list"),
+    ],
+)
+def test_bad_numbers_are_named_by_row_and_column(copies, bad, words):
+    good = {"x": 1.0, "n": 1, "flag": True}
+    rows = [good] * copies + [{**good, **bad}]
+    with pytest.raises(InvalidRows) as err:
+        Router(lambda t: None).parse_doc(numeric_route(), {"rows": rows})
+    assert f"row {copies}, {words}" in err.value.message
+
+
+def test_numeric_rows_with_wrong_columns_are_named():
+    router = Router(lambda t: None)
+    with pytest.raises(InvalidRows, match=r"row 1: missing column\(s\) \['flag'\]"):
+        router.parse(numeric_route(), body([{"x": 1, "n": 1, "flag": 1}, {"x": 1, "n": 1}]))
+    with pytest.raises(InvalidRows, match=r"row 0: unknown column\(s\) \['y'\]"):
+        router.parse(numeric_route(), body([{"x": 1, "n": 1, "flag": 1, "y": 2}]))
