@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from .errors import AimsError, AuthenticationRequired, HubUnavailable, error_from_payload
+from .errors import AimsError, AuthenticationRequired, HubUnavailable, ModelLoading, error_from_payload
+
+T = TypeVar("T")
+LOADING_WAIT_S = 60.0
 
 DEFAULT_URL = "http://127.0.0.1:7860"
 _default: HubClient | None = None
@@ -34,6 +39,20 @@ def _saved() -> dict[str, str]:
     except (OSError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def while_loading(call: Callable[[], T], wait_s: float = LOADING_WAIT_S) -> T:
+    """``call()``, again each second while the model server answers that the model is still
+    loading (503 :class:`ModelLoading`, after a cache eviction or on a new replica), for at most
+    ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return call()
+        except ModelLoading:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
 
 
 class HubClient:

@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import preprocess
-from .client import HubClient, default_client
+from .client import HubClient, default_client, while_loading
 from .conversion import convert
 from .domain import (
     Board,
@@ -461,11 +461,16 @@ class ModelPlayground:
         return info
 
     def predict(self, X: Any) -> pd.DataFrame:
-        """Predictions of the runtime model over REST: ``prediction`` (+ ``proba_<class>``)."""
+        """Predictions of the runtime model over REST: ``prediction`` (+ ``proba_<class>``).
+        Waits (up to a minute) while the model server says the model is loading."""
         url = self._predict_url or self.get_deployment().predict_url
         frame = self._predict_frame(X)
         body = b'{"rows": ' + frame.to_json(orient="records", double_precision=15).encode() + b"}"
-        out = self.client.request("POST", url, content=body, headers={"Content-Type": "application/json"})
+        out = while_loading(
+            lambda: self.client.request(
+                "POST", url, content=body, headers={"Content-Type": "application/json"}
+            )
+        )
         result = pd.DataFrame({"prediction": out["predictions"]})
         if "probabilities" in out:
             proba = pd.DataFrame(out["probabilities"])

@@ -26,6 +26,7 @@ import httpx
 import pandas as pd
 
 from aims_spaces.access import Caller
+from aims_spaces.client import while_loading
 from aims_spaces.domain import (
     Board,
     ColumnType,
@@ -35,7 +36,7 @@ from aims_spaces.domain import (
     SubmissionType,
     TaskType,
 )
-from aims_spaces.errors import AimsError, InvalidModel, InvalidPredictions, NotFound
+from aims_spaces.errors import AimsError, InvalidModel, InvalidPredictions, ModelLoading, NotFound
 from aims_spaces.hub import Hub
 from aims_spaces.submissions import SubmissionUpload
 
@@ -343,12 +344,21 @@ class PlaygroundUI:
         token = self.sessions.token_of(request)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        try:
+
+        def post() -> httpx.Response:
             resp = httpx.post(
                 f"{self.serve_url}/{self.name}/predict", json={"rows": [row]}, headers=headers, timeout=30
             )
+            if resp.status_code == 503 and "retry-after" in resp.headers:
+                raise ModelLoading(resp.json()["error"]["message"])  # wait for it, as the client does
+            return resp
+
+        try:
+            resp = while_loading(post)
         except httpx.TransportError:
             raise gr.Error("The model server is not reachable.", print_exception=False) from None
+        except ModelLoading as e:
+            raise gr.Error(e.message, print_exception=False) from None
         body = resp.json()
         if resp.status_code != 200:
             message = body.get("error", {}).get("message", resp.text) if isinstance(body, dict) else resp.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -19,6 +20,9 @@ from aims_spaces import (
     PlaygroundNotFound,
     SubmissionNotFound,
 )
+from aims_spaces.conversion import convert
+from aims_spaces.domain import TaskType
+from aims_spaces.tabular import infer_schema
 
 pytestmark = pytest.mark.hub
 
@@ -260,3 +264,109 @@ def test_undeploy(users, iris, hub):
     assert r.status_code == 404
     with pytest.raises(NotFound):
         pg.get_deployment()
+
+
+def slow_model(onnx_bytes: bytes, seconds: float) -> bytes:
+    """The same classifier with a loop of matrix products that adds nothing to its outputs but
+    takes about ``seconds`` per run on this machine (measured here, so any machine qualifies)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    def build(reps: int) -> bytes:
+        model = onnx.load_from_string(onnx_bytes)
+        graph = model.graph
+        proba = next(o for o in graph.output if len(o.type.tensor_type.shape.dim) == 2)
+        dtype = proba.type.tensor_type.elem_type
+        for node in graph.node:
+            node.output[:] = ["raw" if name == proba.name else name for name in node.output]
+        body = helper.make_graph(
+            [
+                helper.make_node("MatMul", ["big", "big"], ["product"]),
+                helper.make_node("ReduceSum", ["product"], ["part"], keepdims=0),
+                helper.make_node("Add", ["acc", "part"], ["acc_out"]),
+                helper.make_node("Identity", ["cond"], ["cond_out"]),
+            ],
+            "burn",
+            [
+                helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("acc", dtype, []),
+            ],
+            [
+                helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("acc_out", dtype, []),
+            ],
+        )
+        np_dtype = np.float64 if dtype == TensorProto.DOUBLE else np.float32
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.array(0, dtype=np_dtype), "zero"),
+                numpy_helper.from_array(np.array(1e-9, dtype=np_dtype), "eps"),
+                numpy_helper.from_array(np.array([500, 500], dtype=np.int64), "shape"),
+                numpy_helper.from_array(np.array(reps, dtype=np.int64), "reps"),
+                numpy_helper.from_array(np.array(True), "true"),
+            ]
+        )
+        graph.node.extend(
+            [  # the matrix depends on the input, so onnxruntime cannot fold the loop away
+                helper.make_node("ReduceSum", [graph.input[0].name], ["total"], keepdims=0),
+                helper.make_node("Mul", ["total", "zero"], ["nought"]),
+                helper.make_node("Add", ["nought", "eps"], ["value"]),
+                helper.make_node("Expand", ["value", "shape"], ["big"]),
+                helper.make_node("Loop", ["reps", "true", "nought"], ["burnt"], body=body),
+                helper.make_node("Mul", ["burnt", "zero"], ["nothing"]),
+                helper.make_node("Add", ["raw", "nothing"], [proba.name]),
+            ]
+        )
+        return model.SerializeToString()
+
+    probe = build(20)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(probe, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.zeros((1, 4))}
+    session.run(None, feed)
+    start = time.perf_counter()
+    session.run(None, feed)
+    per_rep = (time.perf_counter() - start) / 20
+    return build(max(int(seconds / per_rep), 20))
+
+
+def test_a_model_still_loading_gets_a_503_with_retry_after(users, iris, hub):
+    """A model evicted from every replica's cache reloads on its next request; while it loads
+    (here: slower than the 2 s a request waits) the endpoint says so instead of timing out, and
+    the client waits for it."""
+    owner = users("sam")
+    X, y = iris["X_train"], iris["y_train"]
+    lr = LogisticRegression(max_iter=1000).fit(X, y)
+    playgrounds = {}
+    for name in ("slow", "evict-a", "evict-b"):
+        pg = ModelPlayground(input_type="tabular", task_type="classification", name=name, client=owner)
+        pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
+        playgrounds[name] = pg
+    onnx = convert(lr, schema=infer_schema(X), task_type=TaskType.CLASSIFICATION, classes=sorted(set(y))).onnx
+    sub = playgrounds["slow"].submit_model(model=slow_model(onnx, seconds=3.5)).wait(timeout=120)
+    playgrounds["slow"].deploy_model(sub.version)  # every replica loads and warms it first
+    for name in ("evict-a", "evict-b"):
+        playgrounds[name].deploy_model(playgrounds[name].submit_model(model=lr).wait().version)
+
+    rows = {"rows": iris["X_test"].head(2).to_dict("records")}
+
+    def fetch(name: str) -> httpx.Response:
+        return httpx.post(f"{hub.serve_url}/{name}/predict", json=rows, timeout=60)
+
+    deadline = time.monotonic() + 60
+    while playgrounds["slow"].get_deployment().replicas_ready > 0:  # both replicas evict it
+        assert time.monotonic() < deadline, "the slow model was never evicted"
+        with ThreadPoolExecutor(8) as pool:
+            assert {r.status_code for r in pool.map(fetch, ["evict-a", "evict-b"] * 8)} == {200}
+        time.sleep(0.3)
+
+    first = fetch("slow")
+    assert first.status_code == 503, first.text
+    assert first.headers["retry-after"] == "1"
+    assert "is loading; retry in a moment" in first.json()["error"]["message"]
+    # The client waits through the loading (both replicas may have to load it in turn).
+    out = playgrounds["slow"].predict(iris["X_test"].head(2))
+    assert list(out["prediction"]) == list(lr.predict(iris["X_test"].head(2)))
