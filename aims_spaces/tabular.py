@@ -219,13 +219,8 @@ class ClassIndex:
     def __init__(self, classes: Sequence[Any]) -> None:
         self.classes = list(classes)
         self.numeric = all(isinstance(c, (int, bool)) for c in self.classes)
-        self._index = {self._key(c): i for i, c in enumerate(self.classes)}
-        # Plain values -> index, for the usual case: strings for string classes, ints for numeric.
-        self._plain = {(c if isinstance(c, str) else int(c)): i for i, c in enumerate(self.classes)}
-
-    @staticmethod
-    def _key(v: Any) -> Any:
-        return ("s", v) if isinstance(v, str) else ("n", int(v))
+        # A string never equals a number, so one dict serves both kinds of class (1.0 finds 1).
+        self._index = {(c if isinstance(c, str) else int(c)): i for i, c in enumerate(self.classes)}
 
     def encode(self, values: Any, what: str, n_rows: int | None = None) -> np.ndarray:
         """Indices of ``values``; raise InvalidPredictions naming what is wrong."""
@@ -242,7 +237,7 @@ class ClassIndex:
             # never finds a string class, nor the reverse). Anything else falls through to the
             # checks below, which say what is wrong.
             try:
-                index = self._plain
+                index = self._index
                 return np.array([index[v] for v in items], dtype=np.int64)
             except (KeyError, TypeError):
                 pass
@@ -274,7 +269,7 @@ class ClassIndex:
         out = np.empty(len(items), dtype=np.int64)
         unseen: list[Any] = []
         for i, v in enumerate(items):
-            idx = self._index.get(self._key(v))
+            idx = self._index.get(v)
             if idx is None:
                 unseen.append(v)
                 idx = -1
