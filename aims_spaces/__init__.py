@@ -1,17 +1,22 @@
 """aims_spaces: playgrounds, fairly scored leaderboards and one-line model deployment.
 
-Importing this package is cheap: no Ray, no model, no network.
+The public facade of the participant's library (:mod:`aims_spaces.client`). The package has three
+layers: ``core`` (shared by both sides), ``client`` (what a participant installs) and ``hub``
+(the server, installed with the ``hub`` extra). Importing this package is cheap: no Ray, no
+model, no network.
 """
 
 __version__ = "0.1.0"
 
-from .client import HubClient, login
+from typing import TYPE_CHECKING, Any
+
 from .domain import (
     Board,
     InputType,
     Leaderboard,
     Metric,
     PlaygroundInfo,
+    Signature,
     SubmissionInfo,
     SubmissionStatus,
     SubmissionType,
@@ -37,17 +42,50 @@ from .errors import (
     QuotaExceeded,
     SubmissionNotFound,
 )
-from .playground import ModelPlayground, OnnxPredictor, Submission
-from .settings import Settings
+
+if TYPE_CHECKING:
+    from .client import HubClient, ModelPlayground, OnnxPredictor, Submission, login
+    from .core.preprocess import AudioSpec, ImageSpec, TokenizerSpec, VideoSpec
+
+# The client (pandas, httpx, onnx helpers) loads on first use, so that the hub's modules, which
+# import this package first, do not pay for it.
+_LAZY = {
+    "HubClient": ".client",
+    "ModelPlayground": ".client",
+    "OnnxPredictor": ".client",
+    "Submission": ".client",
+    "login": ".client",
+    "AudioSpec": ".core.preprocess",
+    "ImageSpec": ".core.preprocess",
+    "TokenizerSpec": ".core.preprocess",
+    "VideoSpec": ".core.preprocess",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "AimsError",
+    "AudioSpec",
     "AuthenticationRequired",
     "Board",
     "Conflict",
     "EvaluationFailed",
     "HubClient",
     "HubUnavailable",
+    "ImageSpec",
     "InputType",
     "InvalidEvalData",
     "InvalidInput",
@@ -66,13 +104,15 @@ __all__ = [
     "PlaygroundInfo",
     "PlaygroundNotFound",
     "QuotaExceeded",
-    "Settings",
+    "Signature",
     "Submission",
     "SubmissionInfo",
     "SubmissionNotFound",
     "SubmissionStatus",
     "SubmissionType",
     "TaskType",
+    "TokenizerSpec",
+    "VideoSpec",
     "__version__",
     "login",
 ]

@@ -10,8 +10,8 @@ from .errors import AimsError
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from .server import run
-    from .settings import Settings
+    from .hub.server import run
+    from .hub.settings import Settings
 
     overrides = {
         k: v for k, v in {"host": args.host, "port": args.port, "home": args.home}.items() if v is not None
@@ -20,7 +20,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _login(args: argparse.Namespace) -> None:
-    from .client import config_dir, login
+    from .client.http import config_dir, login
 
     token = args.token
     username = args.username
@@ -38,7 +38,7 @@ def _login(args: argparse.Namespace) -> None:
 def _leaderboard(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from .playground import ModelPlayground
+    from .client.playground import ModelPlayground
 
     df = ModelPlayground(name=args.name).get_leaderboard(args.board, verbose=False)
     with pd.option_context("display.max_columns", 30, "display.width", 200):
@@ -50,7 +50,7 @@ def _leaderboard(args: argparse.Namespace) -> None:
 
 
 def _add_user(args: argparse.Namespace) -> None:
-    from .client import default_client
+    from .client.http import default_client
 
     body = {"username": args.username, "password": args.password, "is_admin": args.admin}
     out = default_client().request("POST", "/api/users", json_body=body)
@@ -58,7 +58,7 @@ def _add_user(args: argparse.Namespace) -> None:
 
 
 def _whoami(args: argparse.Namespace) -> None:
-    from .client import default_client
+    from .client.http import default_client
 
     client = default_client()
     who = client.request("GET", "/api/whoami")

@@ -4,31 +4,32 @@ Every error the hub means to report is an :class:`AimsError`. Each subclass also
 builtin exception that fits, so ``except LookupError`` works as a Python user expects::
 
     AimsError
-    ├── InvalidInput (ValueError)                 400 / 422 -- the request itself is wrong
-    │   ├── InvalidName                             a playground or user name that is not allowed
-    │   ├── InvalidSpec                             unknown input type, task type, metric, option
-    │   ├── InvalidEvalData                         empty, mismatched or NaN eval data
-    │   ├── InvalidPredictions                      wrong length, dtype, unseen classes, NaN
-    │   └── InvalidModel                            not ONNX, inputs that do not fit, unsafe skops
+    ├── InvalidInput (ValueError)                 422 -- the request itself is wrong
+    │   ├── InvalidName                           422    a playground or user name that is not allowed
+    │   ├── InvalidSpec                           422    unknown input type, task type, metric, option
+    │   ├── InvalidEvalData                       422    empty, mismatched or NaN eval data
+    │   ├── InvalidPredictions                    422    wrong length, dtype, unseen classes, NaN
+    │   └── InvalidModel                          422    not ONNX, inputs that do not fit, unsafe skops
     ├── AuthenticationRequired (PermissionError)  401 -- no token, or a wrong one
     ├── PermissionDenied (PermissionError)        403 -- known caller, not allowed
     ├── NotFound (LookupError)                    404
-    │   ├── PlaygroundNotFound
-    │   ├── SubmissionNotFound
-    │   └── UserNotFound
+    │   ├── PlaygroundNotFound                    404
+    │   ├── SubmissionNotFound                    404
+    │   └── UserNotFound                          404
     ├── Conflict                                  409
-    │   ├── PlaygroundExists
-    │   └── UserExists
+    │   ├── PlaygroundExists                      409
+    │   └── UserExists                            409
     ├── PayloadTooLarge                           413
     ├── QuotaExceeded                             429 -- competition submissions per day
-    ├── ModelLoading                              503 -- the runtime model is still loading
-    ├── DeploymentFailed                          502 -- a model could not be loaded to serve
-    ├── EvaluationFailed                          -- raised by the client when a submission failed
-    ├── HubUnavailable (ConnectionError)          -- the client cannot reach the hub
-    └── ServerError                               5xx -- a bug in the hub; never raised on purpose
+    ├── ModelLoading                              503 -- the runtime model is still loading (Retry-After)
+    ├── DeploymentFailed                          503 -- a model could not be loaded to serve
+    ├── EvaluationFailed                          422 -- the client's wait() on a submission that failed
+    ├── HubUnavailable (ConnectionError)          503 -- the client cannot reach the hub
+    └── ServerError                               500 -- a bug in the hub; never raised on purpose
 
 HTTP status <-> class is mapped here and nowhere else: :func:`http_status` on the hub side,
-:func:`error_from_payload` on the client side. The wire format is
+:func:`error_from_payload` on the client side (an unknown code falls back by status, and a plain
+400 from a proxy or framework is read as :class:`InvalidInput`). The wire format is
 ``{"error": {"code": "<ClassName>", "message": "..."}}``.
 """
 

@@ -133,7 +133,7 @@ def digits_playground(client: HubClient, name: str = "digits") -> ModelPlaygroun
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from aims_spaces.preprocess import ImageSpec
+    from aims_spaces.core.preprocess import ImageSpec
 
     data = load_digits()
     images = (data.images * 15).astype(np.uint8)  # 0..16 -> 0..240 grey levels
@@ -168,8 +168,8 @@ def tones_playground(client: HubClient, name: str = "tones") -> ModelPlayground:
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
 
-    from aims_spaces.media import encode_audio
-    from aims_spaces.preprocess import AudioSpec, document, load
+    from aims_spaces.core.media import encode_audio
+    from aims_spaces.core.preprocess import AudioSpec, document, load
 
     from .datasets import RATE, SECONDS, tones
 
@@ -211,8 +211,8 @@ def motion_playground(client: HubClient, name: str = "motion") -> ModelPlaygroun
     from sklearn.linear_model import LogisticRegression
     from sklearn.tree import DecisionTreeClassifier
 
-    from aims_spaces.media import encode_video
-    from aims_spaces.preprocess import VideoSpec, document, load
+    from aims_spaces.core.media import encode_video
+    from aims_spaces.core.preprocess import VideoSpec, document, load
 
     from .datasets import moving_squares
 
@@ -261,3 +261,12 @@ def seed_demos(client: HubClient) -> list[ModelPlayground]:
         made.append(build(client))
         log.info("demo playground %r ready", name)
     return made
+
+
+def seed_demos_at(url: str, token: str | None) -> list[ModelPlayground]:
+    """:func:`seed_demos` as the admin whose ``token`` is given, on the hub at ``url``."""
+    client = HubClient(url, token=token)
+    try:
+        return seed_demos(client)
+    finally:
+        client.close()

@@ -25,8 +25,7 @@ import gradio as gr
 import httpx
 import pandas as pd
 
-from aims_spaces.access import Caller
-from aims_spaces.client import while_loading
+from aims_spaces.core.retry import while_loading
 from aims_spaces.domain import (
     Board,
     ColumnType,
@@ -36,9 +35,10 @@ from aims_spaces.domain import (
     SubmissionType,
     TaskType,
 )
-from aims_spaces.errors import AimsError, InvalidModel, InvalidPredictions, ModelLoading, NotFound
+from aims_spaces.errors import AimsError, InvalidModel, InvalidPredictions, ModelLoading
 from aims_spaces.hub import Hub
-from aims_spaces.submissions import SubmissionUpload
+from aims_spaces.hub.access import Caller
+from aims_spaces.hub.submissions import SubmissionUpload, original_format
 
 from . import tables
 from .session import Sessions
@@ -167,6 +167,7 @@ class PlaygroundUI:
     def submit(
         self,
         model_file: str | None,
+        original_file: str | None,
         predictions_file: str | None,
         submission_type: str,
         description: str,
@@ -184,13 +185,11 @@ class PlaygroundUI:
         if not isinstance(custom_metadata, dict):
             raise gr.Error('Custom metadata must be a JSON object, e.g. {"team": "a"}', print_exception=False)
         if not model_file and not predictions_file:
-            raise gr.Error(
-                "Choose a model file (.onnx or .skops), a predictions CSV, or both.", print_exception=False
-            )
+            raise gr.Error("Choose an ONNX model file, a predictions CSV, or both.", print_exception=False)
         meta = SubmissionMeta(
             submission_type=submission_type, description=description or "", custom_metadata=custom_metadata
         )
-        upload = _guard(lambda: self._upload(caller, meta, model_file, predictions_file))
+        upload = _guard(lambda: _upload(meta, model_file, original_file, predictions_file))
         info = _guard(lambda: self.hub.submissions.submit(caller, self.name, upload))
         yield f"Version **{info.version}** accepted; scoring…", empty
         deadline = time.monotonic() + SUBMIT_WAIT_S
@@ -209,49 +208,6 @@ class PlaygroundUI:
             for metric, value in scores.items():
                 row[f"{split}.{metric}" if split != "all" else metric] = value
         yield f"Version **{info.version}** scored.", pd.DataFrame([row]).round(tables.SCORE_DIGITS)
-
-    def _upload(
-        self, caller: Caller, meta: SubmissionMeta, model_file: str | None, predictions_file: str | None
-    ) -> SubmissionUpload:
-        upload = SubmissionUpload(meta=meta)
-        if model_file:
-            path = Path(model_file)
-            data = path.read_bytes()
-            if path.suffix.lower() == ".onnx":
-                upload.model = data
-                meta.framework, meta.model_type = "onnx", "onnx"
-            elif path.suffix.lower() == ".skops":
-                self._convert_skops(caller, data, upload)
-            else:
-                raise InvalidModel(f"{path.name}: choose an .onnx model or a scikit-learn .skops file")
-        if predictions_file:
-            upload.predictions = _read_predictions_csv(predictions_file)
-        return upload
-
-    def _convert_skops(self, caller: Caller, data: bytes, upload: SubmissionUpload) -> None:
-        """A scikit-learn .skops file: loaded trusting only scikit-learn, numpy and scipy types
-        (never unpickled), converted to ONNX like the Python client does, original kept."""
-        from aims_spaces.conversion import convert
-        from aims_spaces.skops_files import load_skops
-
-        model = load_skops(data)
-        info = self.hub.playgrounds.get(caller, self.name)
-        sample = None
-        if info.has_eval_features:
-            sample = self.hub.playgrounds.eval_features(caller, self.name).head(500)
-        converted = convert(
-            model,
-            schema=info.feature_schema,
-            task_type=info.task_type,
-            classes=info.classes,
-            sample=sample,
-            input_type=info.input_type,
-        )
-        upload.model = converted.onnx
-        upload.original = data
-        upload.meta.framework = converted.framework
-        upload.meta.model_type = converted.model_type
-        upload.meta.metadata = converted.metadata
 
     # --- compare and model -------------------------------------------------------------------
 
@@ -370,6 +326,39 @@ class PlaygroundUI:
         if "probabilities" in body:
             return body["probabilities"][0]
         return {str(body["predictions"][0]): 1.0}
+
+
+def _upload(
+    meta: SubmissionMeta, model_file: str | None, original_file: str | None, predictions_file: str | None
+) -> SubmissionUpload:
+    """The Submit tab's files as an upload. The hub takes models as ONNX only: a scikit-learn
+    original (.skops) may go up beside its ONNX model, where the hub audits it without loading
+    it; converting one is the client's work (``pg.submit_model(model)``), on the participant's
+    machine."""
+    upload = SubmissionUpload(meta=meta)
+    if model_file:
+        path = Path(model_file)
+        suffix = path.suffix.lower()
+        if suffix == ".skops":
+            raise InvalidModel(
+                f"{path.name}: the hub takes models as ONNX. Convert a scikit-learn model where it was "
+                "trained, with `ModelPlayground(name=...).submit_model(model)`, or upload its ONNX "
+                "file here with the .skops file as the original"
+            )
+        if suffix != ".onnx":
+            raise InvalidModel(f"{path.name}: choose an .onnx model file")
+        upload.model = path.read_bytes()
+        meta.framework, meta.model_type = "onnx", "onnx"
+    if original_file:
+        path = Path(original_file)
+        if not upload.model:
+            raise InvalidModel("an original goes up beside its ONNX model: choose the .onnx file too")
+        upload.original = path.read_bytes()
+        if original_format(upload.original) == "skops":
+            meta.framework = "sklearn"
+    if predictions_file:
+        upload.predictions = _read_predictions_csv(predictions_file)
+    return upload
 
 
 def _top(frame: pd.DataFrame, show_all: bool) -> tuple[pd.DataFrame, str]:
@@ -534,7 +523,7 @@ def build_playground_app(
     ui = PlaygroundUI(hub, name, sessions, serve_url)
     info = hub.playgrounds.structure(name)  # the page's shape; what a visitor sees is checked per call
     metric = info.eval_metric.value
-    example = hub.evaldata.example(_eval_data_id(hub, name))
+    example = hub.playgrounds.structure_example(name)
 
     with gr.Blocks(title=f"{name} · aims_spaces") as demo:
         with gr.Row():
@@ -591,11 +580,14 @@ def build_playground_app(
                     close_btn = gr.Button("Close the competition now (owner)", variant="stop")
             with gr.Tab("Submit"):
                 gr.Markdown(
-                    "Log in, then upload an ONNX model or a scikit-learn `.skops` file, and/or a CSV of "
-                    "predictions for the eval features (one column, in row order)."
+                    "Log in, then upload an ONNX model and/or a CSV of predictions for the eval "
+                    "features (one column, in row order). A scikit-learn model's `.skops` file may go "
+                    "beside its ONNX model as the original. To convert a scikit-learn, PyTorch or Keras "
+                    "model, use the Python client (see **API**): it converts on your machine."
                 )
-                model_file = gr.File(label="model (.onnx or .skops)", type="filepath")
+                model_file = gr.File(label="model (.onnx)", type="filepath")
                 predictions_file = gr.File(label="predictions (.csv)", type="filepath")
+                original_file = gr.File(label="original, optional (.skops)", type="filepath")
                 submission_type = gr.Radio(
                     [t.value for t in SubmissionType], value="experiment", label="board"
                 )
@@ -679,7 +671,7 @@ def build_playground_app(
         remove_btn.click(ui.remove_member, inputs=member_name, outputs=members, api_visibility="private")
         submit_btn.click(
             ui.submit,
-            inputs=[model_file, predictions_file, submission_type, description, custom],
+            inputs=[model_file, original_file, predictions_file, submission_type, description, custom],
             outputs=[submit_status, submit_row],
             api_name="submit",
         )
@@ -704,21 +696,9 @@ def build_playground_app(
     return demo
 
 
-def _eval_data_id(hub: Hub, name: str) -> str:
-    from sqlalchemy import select
-
-    from aims_spaces.registry import Playground
-
-    with hub.registry.session() as s:
-        eval_data_id = s.scalar(select(Playground.eval_data_id).where(Playground.name == name))
-    if eval_data_id is None:
-        raise NotFound(f"no playground {name!r}")
-    return eval_data_id
-
-
 def launch(name: str) -> None:
     """Serve one playground on its own, Space-style, from the hub's data (`AIMS_HOME`)."""
-    from aims_spaces.settings import Settings
+    from aims_spaces.hub import Settings
 
     settings = Settings()
     hub = Hub.open(settings)

@@ -10,9 +10,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from aims_spaces.access import Caller
 from aims_spaces.errors import AuthenticationRequired
 from aims_spaces.hub import Hub
+from aims_spaces.hub.access import Caller
 
 COOKIE = "aims_session"
 _TTL_S = 30.0

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from aims_spaces.core.frames import comparison_frame, leaderboard_frame
 from aims_spaces.domain import Leaderboard, PlaygroundInfo, SubmissionInfo
-from aims_spaces.playground import comparison_frame, leaderboard_frame
 
 SCORE_DIGITS = 4
 _CORE = ["rank", "version", "username"]

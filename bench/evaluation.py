@@ -27,9 +27,9 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from aims_spaces import ModelPlayground
-from aims_spaces.client import HubClient
-from aims_spaces.conversion import convert
-from aims_spaces.testing import HubProcess
+from aims_spaces.client.conversion import convert
+from aims_spaces.client.http import HubClient
+from aims_spaces.hub.testing import HubProcess
 
 
 def pct(values: list[float], q: float) -> float:
@@ -62,9 +62,7 @@ def main() -> None:
         pg.create(eval_data=y_test, eval_features=X_test, y_train=y_train)
         info = pg.info
         t0 = time.perf_counter()
-        onnx = convert(
-            clf, schema=info.feature_schema, task_type=info.task_type, classes=info.classes, sample=X_test
-        ).onnx
+        onnx = convert(clf, info.signature, sample=X_test).onnx
         convert_s = time.perf_counter() - t0
         preds = clf.predict(X_test)
 
@@ -95,15 +93,15 @@ def main() -> None:
         # The evaluator's own work, in this process, on the same stored job.
         from sqlalchemy import select
 
-        from aims_spaces.hub import Hub
-        from aims_spaces.registry import Playground, Submission
-        from aims_spaces.settings import Settings
+        from aims_spaces.hub.registry import PlaygroundRow, SubmissionRow
+        from aims_spaces.hub.service import Hub
+        from aims_spaces.hub.settings import Settings
         from evaluators import ray_queue
 
         local = Hub.open(Settings(home=home))
         with local.registry.session() as s:
-            row = s.scalars(select(Submission).order_by(Submission.id.desc())).first()
-            pg_row = s.get(Playground, row.playground_id)
+            row = s.scalars(select(SubmissionRow).order_by(SubmissionRow.id.desc())).first()
+            pg_row = s.get(PlaygroundRow, row.playground_id)
             job = local.submissions._job(pg_row, row)
         local.close()
         ray_queue.run_job(job)

@@ -43,13 +43,14 @@ import torch
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from aims_spaces import ModelPlayground, preprocess
-from aims_spaces.client import HubClient
+from aims_spaces import ModelPlayground
+from aims_spaces.client.http import HubClient
+from aims_spaces.core import preprocess
+from aims_spaces.core.media import encode_image
+from aims_spaces.core.onnx_model import OnnxModel
+from aims_spaces.core.preprocess import ImageSpec
 from aims_spaces.domain import Route
-from aims_spaces.media import encode_image
-from aims_spaces.onnx_model import OnnxModel
-from aims_spaces.preprocess import ImageSpec
-from aims_spaces.testing import HubProcess, free_port
+from aims_spaces.hub.testing import HubProcess, free_port
 from serving.router import Router
 
 HERE = Path(__file__).resolve().parent
@@ -112,13 +113,7 @@ def in_process_requests(
     """The same request handling as the endpoint (parse, validate, run, format, encode), with no
     HTTP and no Serve: the limit for a JSON prediction API."""
     router = Router(lambda token: None)
-    model = OnnxModel(
-        onnx,
-        schema=route.feature_schema,
-        task_type=route.task_type,
-        classes=route.classes,
-        preprocessor=preprocessor,
-    ).load()
+    model = OnnxModel(onnx, route.signature, preprocessor=preprocessor).load()
     times = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -189,9 +184,7 @@ def served_model(client: HubClient, pg: ModelPlayground, version: int) -> tuple[
         playground=pg.name,
         version=version,
         model_sha256="0" * 64,
-        task_type=info.task_type,
-        classes=info.classes,
-        feature_schema=info.feature_schema,
+        signature=info.signature,
         private=False,
     )
     return onnx, route
@@ -376,7 +369,7 @@ def image_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
 
     work = Path(tempfile.mkdtemp())
     (work / "model.onnx").write_bytes(onnx)
-    (work / "classes.json").write_text(json.dumps(route.classes))
+    (work / "classes.json").write_text(json.dumps(route.signature.classes))
     port = free_port()
     hand_url = f"http://127.0.0.1:{port}/bench-image/predict"
     server = start_server(

@@ -1,8 +1,8 @@
 """The evaluator as a Ray task, and the queue that hands the hub's jobs to it.
 
-A task loads the submission's artifacts and the playground's private eval data itself (cached
-per worker process, since the eval data never changes), scores it with :func:`scoring.evaluate`
-and returns an :class:`EvaluationResult`. Ray re-runs a task whose worker died
+A task runs :func:`jobs.run_job`: it loads the submission's artifacts and the playground's
+private eval data itself (cached per worker process, since the eval data never changes), scores
+it and returns an :class:`EvaluationResult`. Ray re-runs a task whose worker died
 (``max_retries``); the hub writes a result only once per submission, so a retry can never
 score a submission twice.
 """
@@ -11,63 +11,18 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import ray
 
-from aims_spaces import preprocess
 from aims_spaces.domain import EvaluationJob, EvaluationResult
-from aims_spaces.evaldata import EvalDataRepo, EvalLabels
-from aims_spaces.storage import ArtifactStore
-from aims_spaces.tabular import parquet_to_frame
 
-from . import scoring
+from .jobs import run_job
 
 log = logging.getLogger(__name__)
-
-_CACHE_SIZE = 4
-_cache: OrderedDict[tuple[str, str], tuple[EvalLabels, Any]] = OrderedDict()
-_cache_lock = threading.Lock()
-
-
-def _eval_data(job: EvaluationJob) -> tuple[EvalLabels, Any]:
-    key = (job.evaldata_dir, job.eval_data_id)
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    repo = EvalDataRepo(job.evaldata_dir)
-    value = (repo.labels(job.eval_data_id), repo.features(job.eval_data_id))
-    with _cache_lock:
-        _cache[key] = value
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return value
-
-
-def run_job(job: EvaluationJob) -> EvaluationResult:
-    """Load what ``job`` refers to and score it (the body of the Ray task; callable without Ray)."""
-    labels, features = _eval_data(job)
-    store = ArtifactStore(job.artifact_url)
-    model_bytes = store.get(job.model_sha256) if job.model_sha256 else None
-    preprocessor = preprocess.load(store.get(job.preprocessor_sha256)) if job.preprocessor_sha256 else None
-    uploaded = None
-    if job.predictions_sha256:
-        uploaded = parquet_to_frame(store.get(job.predictions_sha256), "predictions")
-    result = scoring.evaluate(
-        job,
-        labels=labels,
-        features=features,
-        model_bytes=model_bytes,
-        uploaded=uploaded,
-        preprocessor=preprocessor,
-    )
-    return result.model_copy(update={"evaluated_by": {"host": socket.gethostname(), "pid": os.getpid()}})
 
 
 @ray.remote
@@ -83,8 +38,8 @@ def _warm_up() -> int:
     import datasets  # noqa: F401
     import onnxruntime  # noqa: F401
 
+    import evaluators.jobs  # noqa: F401
     import evaluators.ray_queue  # noqa: F401
-    import evaluators.scoring  # noqa: F401
 
     return os.getpid()
 

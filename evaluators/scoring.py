@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aims_spaces.domain import EvaluationJob, EvaluationResult, Metric, Split, TaskType
+from aims_spaces.core.onnx_model import OnnxModel, graph_metadata, parse_onnx
+from aims_spaces.core.tabular import ClassIndex, clean_targets
+from aims_spaces.domain import EvaluationJob, EvaluationResult, Metric, Split
 from aims_spaces.errors import AimsError, InvalidPredictions
-from aims_spaces.evaldata import EvalLabels
-from aims_spaces.onnx_model import OnnxModel, graph_metadata, parse_onnx
-from aims_spaces.tabular import ClassIndex, clean_targets
+from aims_spaces.hub.evaldata import EvalLabels
 
 from .metrics import METRICS, bootstrap_interval
 
@@ -54,10 +54,11 @@ def _evaluate(
     preprocessor: Any = None,
 ) -> EvaluationResult:
     n = labels.labels.shape[0]
-    classification = job.task_type is TaskType.CLASSIFICATION
-    index = ClassIndex(job.classes or []) if classification else None
+    signature = job.signature
+    classification = signature.classification
+    index = ClassIndex(signature.classes or []) if classification else None
     y_true = index.encode(labels.labels, "eval labels") if index else labels.labels.astype(np.float64)
-    k = len(job.classes or [])
+    k = len(signature.classes or [])
 
     onnx_meta: dict[str, Any] = {}
     model_pred: np.ndarray | None = None
@@ -65,13 +66,7 @@ def _evaluate(
     if model_bytes is not None:
         onnx_meta = graph_metadata(parse_onnx(model_bytes), len(model_bytes))
         if features is not None:
-            model = OnnxModel(
-                model_bytes,
-                schema=job.feature_schema,
-                task_type=job.task_type,
-                classes=job.classes,
-                preprocessor=preprocessor,
-            ).load()
+            model = OnnxModel(model_bytes, signature, preprocessor=preprocessor).load()
             out = model.run(features)
             model_pred = out.indices if classification else out.values
             proba = out.probabilities

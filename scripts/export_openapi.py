@@ -7,9 +7,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aims_spaces.api import create_app
 from aims_spaces.hub import Hub
-from aims_spaces.settings import Settings
+from aims_spaces.hub.api import create_app
+from aims_spaces.hub.settings import Settings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
 

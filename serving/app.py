@@ -26,8 +26,8 @@ from ray.serve import Application
 from starlette.requests import Request
 from starlette.responses import Response
 
+from aims_spaces.core.onnx_model import Inputs, ModelOutput
 from aims_spaces.errors import AimsError, ModelLoading, NotFound, ServerError
-from aims_spaces.onnx_model import Inputs, ModelOutput
 
 from .model_server import LoadedModel, ModelServer
 from .router import Router, TokenCache, error_body
@@ -105,8 +105,8 @@ def build_app(config: ServeConfig) -> Application:
     )
     class PredictionServer:
         async def __init__(self, config: ServeConfig) -> None:
-            from aims_spaces.accounts import Accounts
-            from aims_spaces.registry import Registry
+            from aims_spaces.hub.accounts import Accounts
+            from aims_spaces.hub.registry import Registry
 
             self.config = config
             self.router = Router(TokenCache(Accounts(Registry(config.database_url)).authenticate))

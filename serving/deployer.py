@@ -13,7 +13,7 @@ import ray
 
 from aims_spaces.domain import Route
 from aims_spaces.errors import DeploymentFailed, InvalidModel
-from aims_spaces.settings import Settings
+from aims_spaces.hub.settings import Settings
 
 from .app import ServeConfig, build_app
 from .state import ServingState

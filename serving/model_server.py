@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from aims_spaces import preprocess
+from aims_spaces.core import preprocess
+from aims_spaces.core.media import encode_image
+from aims_spaces.core.onnx_model import Inputs, ModelOutput, OnnxModel
 from aims_spaces.domain import ColumnType, Route
 from aims_spaces.errors import InvalidModel
-from aims_spaces.media import encode_image
-from aims_spaces.onnx_model import Inputs, ModelOutput, OnnxModel
-from aims_spaces.storage import ArtifactStore
+from aims_spaces.hub.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,7 @@ class ModelServer:
         preprocessor = None
         if route.preprocessor_sha256:
             preprocessor = preprocess.load(self.store.get(route.preprocessor_sha256))
-        model = OnnxModel(
-            data,
-            schema=route.feature_schema,
-            task_type=route.task_type,
-            classes=route.classes,
-            threads=self.threads,
-            preprocessor=preprocessor,
-        ).load()
+        model = OnnxModel(data, route.signature, threads=self.threads, preprocessor=preprocessor).load()
         model.run(warm_up_columns(route))
         return model
 
@@ -92,17 +85,18 @@ class ModelServer:
 
 def warm_up_columns(route: Route) -> dict[str, Any]:
     """Rows to run a freshly loaded model on: the playground's example rows, or one made up."""
+    schema = route.signature.feature_schema
     if route.example:
         return {
             c.name: np.array(
                 [row[c.name] for row in route.example], dtype=np.float64 if c.dtype.numeric else object
             )
-            for c in route.feature_schema
+            for c in schema
         }
-    if not route.feature_schema:
+    if not schema:
         raise InvalidModel("the playground has no feature schema to serve a model with")
     columns: dict[str, Any] = {}
-    for c in route.feature_schema:
+    for c in schema:
         column = np.empty(1, dtype=object)
         if c.dtype.numeric:
             column = np.zeros(1)

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from aims_spaces.access import Caller
+from aims_spaces.core.media import from_base64
+from aims_spaces.core.onnx_model import Inputs, ModelOutput, first_line
 from aims_spaces.domain import Column, ColumnType, InputType, Route, TaskType
 from aims_spaces.errors import AimsError, AuthenticationRequired, InvalidInput, NotFound
-from aims_spaces.media import from_base64
-from aims_spaces.onnx_model import Inputs, ModelOutput, first_line
+from aims_spaces.hub.access import Caller
 
 MAX_ROWS = 100_000
 
@@ -96,7 +96,7 @@ class Router:
 
     def parse_doc(self, route: Route, doc: Any) -> tuple[Inputs, int]:
         """Model inputs from a parsed JSON document (see :meth:`parse`)."""
-        schema = route.feature_schema
+        schema = route.signature.feature_schema
         cached = self._numeric.get(route.playground)
         if cached is None or cached[0] is not schema:
             cached = self._numeric[route.playground] = (schema, _NumericPlan.of(schema))
@@ -154,12 +154,12 @@ class Router:
         Media and text playgrounds take one row per file (an image, a sound, a clip, or a UTF-8
         text); tabular playgrounds take one CSV file whose header names the columns.
         """
-        schema = route.feature_schema
+        schema = route.signature.feature_schema
         if not files:
             raise InvalidRows("the form holds no files")
         if len(files) > MAX_ROWS:
             raise InvalidRows(f"at most {MAX_ROWS} files per request, got {len(files)}")
-        if route.input_type is InputType.TABULAR:
+        if route.signature.input_type is InputType.TABULAR:
             if len(files) != 1:
                 raise InvalidRows(f"send the rows as one CSV file, got {len(files)} files")
             return self.parse_doc(route, {"rows": _csv_rows(files[0], schema)})
@@ -176,10 +176,10 @@ class Router:
 
     @staticmethod
     def format(route: Route, output: ModelOutput) -> dict[str, Any]:
-        if route.task_type is TaskType.REGRESSION:
+        if route.signature.task_type is TaskType.REGRESSION:
             assert output.values is not None
             return {"predictions": output.values.tolist(), "model_version": route.version}
-        classes = route.classes or []
+        classes = route.signature.classes or []
         assert output.indices is not None
         result: dict[str, Any] = {"predictions": [classes[i] for i in output.indices.tolist()]}
         if output.probabilities is not None:

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -16,7 +17,8 @@ from sklearn.datasets import load_diabetes, load_iris
 from sklearn.model_selection import train_test_split
 
 from aims_spaces.client import HubClient
-from aims_spaces.testing import HubProcess
+from aims_spaces.domain import Column, InputType, Signature, TaskType
+from aims_spaces.hub.testing import HubProcess
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -104,6 +106,16 @@ def diabetes() -> dict[str, pd.DataFrame | pd.Series]:
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
     return {"X_train": X_train, "X_test": X_test, "y_train": y_train, "y_test": y_test}
+
+
+def signature(
+    schema: list[Column],
+    task_type: TaskType,
+    classes: list[Any] | None = None,
+    input_type: InputType = InputType.TABULAR,
+) -> Signature:
+    """A playground's signature from its parts, for tests that build models without a hub."""
+    return Signature(input_type=input_type, task_type=task_type, feature_schema=schema, classes=classes)
 
 
 def artifact_files(home: Path) -> set[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aims_spaces.settings import Settings
+from aims_spaces.hub.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

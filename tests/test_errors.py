@@ -1,3 +1,7 @@
+import re
+import subprocess
+import sys
+
 import pytest
 
 import aims_spaces
@@ -40,3 +44,29 @@ def test_client_errors_are_4xx_and_unknown_codes_fall_back_by_status() -> None:
 def test_public_names_match_all() -> None:
     for name in aims_spaces.__all__:
         assert hasattr(aims_spaces, name), name
+
+
+def test_the_drawn_tree_states_every_status() -> None:
+    """The module docstring's tree and the classes agree: each class appears, with its status."""
+    drawn = {}
+    for line in (errors.__doc__ or "").splitlines():
+        match = re.search(r"([A-Z][A-Za-z]+)\b[^0-9]*?\s(\d{3})\b", line)
+        if match and hasattr(errors, match.group(1)):
+            drawn[match.group(1)] = int(match.group(2))
+    for cls in _leaves():
+        if cls is errors.AimsError:
+            continue
+        assert drawn.get(cls.__name__) == cls.status_code, cls.__name__
+
+
+def test_the_facade_is_cheap_and_complete() -> None:
+    """Every public name resolves; importing the package loads no client, hub or framework."""
+    code = (
+        "import sys, aims_spaces\n"
+        "heavy = {'pandas', 'httpx', 'sqlalchemy', 'ray', 'gradio', 'onnx', 'torch'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "missing = [n for n in aims_spaces.__all__ if getattr(aims_spaces, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert sorted(aims_spaces.__all__) == sorted(set(aims_spaces.__all__))"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,4 +1,4 @@
-"""Browser fixtures: Playwright driving Debian's Chromium (installed by .ci/run), and a public
+"""Browser fixtures: Playwright driving Debian's Chromium (make test installs it), and a public
 and a private playground with scored submissions and a deployed model to look at."""
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def big_board(hub, users, iris) -> str:
 
     from sqlalchemy import select
 
-    from aims_spaces.registry import Playground, Registry, Submission
+    from aims_spaces.hub.registry import PlaygroundRow, Registry, SubmissionRow
 
     owner = users("wendy")
     pg = ModelPlayground(input_type="tabular", task_type="classification", name="web-big", client=owner)
@@ -110,14 +110,16 @@ def big_board(hub, users, iris) -> str:
     rng = random.Random(0)
     skip = {"id", "version", "description", "scores", "intervals", "created_at", "scored_at"}
     with registry.session() as s:
-        first = s.scalar(select(Submission).where(Submission.description == "v-bulk 1"))
-        fields = {c.name: getattr(first, c.key) for c in Submission.__table__.columns if c.name not in skip}
+        first = s.scalar(select(SubmissionRow).where(SubmissionRow.description == "v-bulk 1"))
+        fields = {
+            c.name: getattr(first, c.key) for c in SubmissionRow.__table__.columns if c.name not in skip
+        }
         fields.pop("scored_predictions_sha256")
         for version in range(2, 5001):
             acc = round(rng.uniform(0.6, 1.0), 4)
             scores = {split: {**values, "accuracy": acc} for split, values in first.scores.items()}
             s.add(
-                Submission(
+                SubmissionRow(
                     **fields,
                     version=version,
                     description=f"v-bulk {version}",
@@ -127,6 +129,6 @@ def big_board(hub, users, iris) -> str:
                     scored_at=first.scored_at + timedelta(seconds=version),
                 )
             )
-        s.get(Playground, first.playground_id).next_version = 5001
+        s.get(PlaygroundRow, first.playground_id).next_version = 5001
     registry.dispose()
     return pg.name

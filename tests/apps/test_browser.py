@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sklearn.linear_model import LogisticRegression
 
-from aims_spaces.conversion import convert
+from aims_spaces.client.conversion import convert
 from tests.apps.conftest import screenshot
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
@@ -62,16 +62,19 @@ def test_participant_logs_in_uploads_a_model_and_sees_its_row(
 
     info = web_iris.get_info()
     clf = LogisticRegression(max_iter=1000, C=0.3).fit(iris["X_train"], iris["y_train"])
+    converted = convert(clf, info.signature)
     onnx_path = tmp_path / "pia.onnx"
-    onnx_path.write_bytes(
-        convert(clf, schema=info.feature_schema, task_type=info.task_type, classes=info.classes).onnx
-    )
+    onnx_path.write_bytes(converted.onnx)
+    skops_path = tmp_path / "pia.skops"
+    skops_path.write_bytes(converted.original)
     csv_path = tmp_path / "predictions.csv"
     csv_path.write_text("prediction\n" + "\n".join(clf.predict(iris["X_test"])) + "\n")
 
     page.get_by_role("tab", name="Submit").click()
-    page.locator("input[type=file]").nth(0).set_input_files(str(onnx_path))
+    # A file input leaves the page once it holds a file: fill them from the last one.
+    page.locator("input[type=file]").nth(2).set_input_files(str(skops_path))
     page.locator("input[type=file]").nth(1).set_input_files(str(csv_path))
+    page.locator("input[type=file]").nth(0).set_input_files(str(onnx_path))
     page.get_by_label("description").fill("from the browser")
     page.get_by_label("custom metadata (JSON)").fill('{"team": "green"}')
     page.get_by_role("button", name="Submit", exact=True).click()
@@ -83,6 +86,9 @@ def test_participant_logs_in_uploads_a_model_and_sees_its_row(
     table = page.get_by_role("grid").filter(has_text="from the browser").locator("visible=true").first
     expect(table).to_contain_text("pia")
     expect(table).to_contain_text("green")
+    mine = [sub for sub in web_iris.list_submissions() if sub.description == "from the browser"]
+    assert mine and mine[-1].has_original and mine[-1].framework == "sklearn"
+    assert mine[-1].mismatch_fraction == 0.0  # the CSV went up beside the model and agrees with it
 
 
 def test_bad_input_in_the_ui_is_explained_and_changes_nothing(
@@ -97,7 +103,17 @@ def test_bad_input_in_the_ui_is_explained_and_changes_nothing(
     wrong.write_text("not a model")
     page.locator("input[type=file]").nth(0).set_input_files(str(wrong))
     page.get_by_role("button", name="Submit", exact=True).click()
-    expect(page.get_by_text("choose an .onnx model or a scikit-learn .skops file")).to_be_visible()
+    expect(page.get_by_text("choose an .onnx model file")).to_be_visible()
+
+    # A scikit-learn original alone is not converted in the hub (it never loads one): the
+    # message says where conversion happens.
+    page.reload()
+    page.get_by_role("tab", name="Submit").click()
+    original = tmp_path / "model.skops"
+    original.write_bytes(b"PK\x03\x04 a skops file")
+    page.locator("input[type=file]").nth(0).set_input_files(str(original))
+    page.get_by_role("button", name="Submit", exact=True).click()
+    expect(page.get_by_text("the hub takes models as ONNX")).to_be_visible()
 
     page.reload()
     page.get_by_role("tab", name="Submit").click()

@@ -6,11 +6,12 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 
-from aims_spaces.conversion import convert
+from aims_spaces.client.conversion import convert
+from aims_spaces.core.tabular import infer_schema
 from aims_spaces.domain import Column, EvaluationJob, Metric, TaskType
-from aims_spaces.evaldata import EvalLabels
-from aims_spaces.tabular import infer_schema
+from aims_spaces.hub.evaldata import EvalLabels
 from evaluators.scoring import evaluate
+from tests.conftest import signature
 
 
 def _job(schema, classes, split=True, task=TaskType.CLASSIFICATION, metric=Metric.ACCURACY):
@@ -18,10 +19,8 @@ def _job(schema, classes, split=True, task=TaskType.CLASSIFICATION, metric=Metri
         submission_id=1,
         playground="p",
         version=1,
-        task_type=task,
+        signature=signature(schema, task, classes),
         eval_metric=metric,
-        classes=classes,
-        feature_schema=schema,
         eval_data_id="x",
         has_competition_split=split,
         model_sha256=None,
@@ -37,7 +36,7 @@ def model(iris):
     clf = LogisticRegression(max_iter=500).fit(iris["X_train"], iris["y_train"])
     schema = infer_schema(iris["X_test"])
     classes = sorted(set(iris["y_train"]))
-    onnx = convert(clf, schema=schema, task_type=TaskType.CLASSIFICATION, classes=classes).onnx
+    onnx = convert(clf, signature(schema, TaskType.CLASSIFICATION, classes)).onnx
     return clf, onnx, schema, classes
 
 

@@ -20,9 +20,10 @@ from aims_spaces import (
     PlaygroundNotFound,
     SubmissionNotFound,
 )
-from aims_spaces.conversion import convert
+from aims_spaces.client.conversion import convert
+from aims_spaces.core.tabular import infer_schema
 from aims_spaces.domain import TaskType
-from aims_spaces.tabular import infer_schema
+from tests.conftest import signature
 
 pytestmark = pytest.mark.hub
 
@@ -345,7 +346,7 @@ def test_a_model_still_loading_gets_a_503_with_retry_after(users, iris, hub):
         pg = ModelPlayground(input_type="tabular", task_type="classification", name=name, client=owner)
         pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
         playgrounds[name] = pg
-    onnx = convert(lr, schema=infer_schema(X), task_type=TaskType.CLASSIFICATION, classes=sorted(set(y))).onnx
+    onnx = convert(lr, signature(infer_schema(X), TaskType.CLASSIFICATION, sorted(set(y)))).onnx
     sub = playgrounds["slow"].submit_model(model=slow_model(onnx, seconds=3.5)).wait(timeout=120)
     playgrounds["slow"].deploy_model(sub.version)  # every replica loads and warms it first
     for name in ("evict-a", "evict-b"):

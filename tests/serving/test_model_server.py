@@ -7,15 +7,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from aims_spaces.conversion import convert
+from aims_spaces.client.conversion import convert
+from aims_spaces.core.onnx_model import OnnxModel
+from aims_spaces.core.tabular import infer_schema
 from aims_spaces.domain import Route, TaskType
 from aims_spaces.errors import InvalidPredictions
-from aims_spaces.onnx_model import OnnxModel
-from aims_spaces.storage import ArtifactStore
-from aims_spaces.tabular import infer_schema
+from aims_spaces.hub.storage import ArtifactStore
 from serving.model_server import ModelServer
 from serving.state import ServingState
 from serving.stats import LatencyStats
+from tests.conftest import signature
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +25,14 @@ def served(iris, tmp_path_factory):
     clf = LogisticRegression(max_iter=1000).fit(iris["X_train"], iris["y_train"])
     schema = infer_schema(X)
     classes = sorted(set(iris["y_train"]))
-    onnx = convert(clf, schema=schema, task_type=TaskType.CLASSIFICATION, classes=classes).onnx
+    onnx = convert(clf, signature(schema, TaskType.CLASSIFICATION, classes)).onnx
     store = ArtifactStore(tmp_path_factory.mktemp("store"))
     sha, _ = store.put(onnx)
     route = Route(
         playground="iris",
         version=1,
         model_sha256=sha,
-        task_type=TaskType.CLASSIFICATION,
-        classes=classes,
-        feature_schema=schema,
+        signature=signature(schema, TaskType.CLASSIFICATION, classes),
         private=False,
         example=X.head(2).to_dict("records"),
     )
@@ -98,12 +97,8 @@ def test_a_matrix_of_numeric_columns_feeds_either_input_layout(served, iris):
         ColumnTransformer([("s", StandardScaler(), list(X.columns))]), LogisticRegression()
     )
     per_column.fit(X, y)
-    onnx = convert(
-        per_column, schema=route.feature_schema, task_type=TaskType.CLASSIFICATION, classes=route.classes
-    ).onnx
-    column_model = OnnxModel(
-        onnx, schema=route.feature_schema, task_type=TaskType.CLASSIFICATION, classes=route.classes
-    ).load()
+    onnx = convert(per_column, route.signature).onnx
+    column_model = OnnxModel(onnx, route.signature).load()
     matrix_model = server.load(route)
     assert matrix_model.matrix_feed_ is not None and column_model.matrix_feed_ is None
     test = iris["X_test"]

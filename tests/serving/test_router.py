@@ -4,10 +4,10 @@ import numpy as np
 import orjson
 import pytest
 
-from aims_spaces.access import Caller
-from aims_spaces.domain import Column, ColumnType, InputType, Route, TaskType
+from aims_spaces.core.onnx_model import ModelOutput
+from aims_spaces.domain import Column, ColumnType, InputType, Route, Signature, TaskType
 from aims_spaces.errors import AuthenticationRequired, NotFound
-from aims_spaces.onnx_model import ModelOutput
+from aims_spaces.hub.access import Caller
 from serving.router import InvalidRows, Router, TokenCache
 
 SCHEMA = [
@@ -22,9 +22,12 @@ def route(private=False, allowed=(1,)):
         playground="p",
         version=3,
         model_sha256="a" * 64,
-        task_type=TaskType.CLASSIFICATION,
-        classes=["no", "yes"],
-        feature_schema=SCHEMA,
+        signature=Signature(
+            input_type=InputType.TABULAR,
+            task_type=TaskType.CLASSIFICATION,
+            feature_schema=SCHEMA,
+            classes=["no", "yes"],
+        ),
         private=private,
         allowed_user_ids=list(allowed),
     )
@@ -151,10 +154,15 @@ def test_bad_csv_uploads_are_named(files, words):
 
 
 def test_text_files_are_one_row_each():
-    text = route().model_copy(
+    base = route()
+    text = base.model_copy(
         update={
-            "feature_schema": [Column(name="text", dtype=ColumnType.STRING)],
-            "input_type": InputType.TEXT,
+            "signature": base.signature.model_copy(
+                update={
+                    "feature_schema": [Column(name="text", dtype=ColumnType.STRING)],
+                    "input_type": InputType.TEXT,
+                }
+            )
         }
     )
     columns, n = Router(lambda t: None).files(text, [b"Lovely.", "Grim ☹".encode()])
@@ -171,7 +179,10 @@ NUMERIC = [
 
 
 def numeric_route():
-    return route().model_copy(update={"feature_schema": NUMERIC})
+    base = route()
+    return base.model_copy(
+        update={"signature": base.signature.model_copy(update={"feature_schema": NUMERIC})}
+    )
 
 
 @pytest.mark.parametrize("copies", [1, 20])  # a few rows are checked in Python, many with numpy

@@ -1,0 +1,71 @@
+"""Who may do what with a playground. Every service call goes through :func:`check`.
+
+A private playground is invisible to non-members: asking for it answers "not found", the same
+as for a name that does not exist, so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import AuthenticationRequired, PermissionDenied, PlaygroundNotFound
+from .registry import MemberRow, PlaygroundRow
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated user. Anonymous callers are ``None``."""
+
+    user_id: int
+    username: str
+    is_admin: bool = False
+
+
+class Access(IntEnum):
+    LEADERBOARD = 1  # read the boards (anonymous callers too, on public playgrounds)
+    READ = 2  # playground details, eval features, example data, submissions' artifacts
+    SUBMIT = 3
+    MANAGE = 4  # owner or admin: members, competition settings, private scores, delete
+
+
+def is_member(session: Session, pg: PlaygroundRow, caller: Caller) -> bool:
+    if caller.is_admin or pg.owner_id == caller.user_id:
+        return True
+    return (
+        session.scalar(
+            select(MemberRow.user_id).where(
+                MemberRow.playground_id == pg.id, MemberRow.user_id == caller.user_id
+            )
+        )
+        is not None
+    )
+
+
+def can_manage(pg: PlaygroundRow, caller: Caller | None) -> bool:
+    return caller is not None and (caller.is_admin or pg.owner_id == caller.user_id)
+
+
+def check(
+    session: Session, pg: PlaygroundRow | None, name: str, caller: Caller | None, need: Access
+) -> PlaygroundRow:
+    """Return ``pg`` if ``caller`` has ``need`` on it; raise the error the caller may see."""
+    if pg is None:
+        raise PlaygroundNotFound(_not_found(name))
+    if pg.private:
+        if caller is None:
+            raise PlaygroundNotFound(_not_found(name))
+        if not is_member(session, pg, caller):
+            raise PlaygroundNotFound(_not_found(name))
+    if need > Access.LEADERBOARD and caller is None:
+        raise AuthenticationRequired("this needs an API token: log in with `aims login`, or set AIMS_TOKEN")
+    if need is Access.MANAGE and not can_manage(pg, caller):
+        raise PermissionDenied(f"only the owner of playground {name!r} may do this")
+    return pg
+
+
+def _not_found(name: str) -> str:
+    return f"playground {name!r} does not exist, or it is private and you are not a member"

@@ -1,0 +1,448 @@
+"""The hub's REST API: a thin FastAPI shell over the service layer.
+
+Every error leaves as ``{"error": {"code", "message"}}`` with the status from
+:mod:`aims_spaces.errors`. DataFrames travel as Parquet (``application/vnd.apache.parquet``).
+OpenAPI is served at ``/openapi.json`` and browsable at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..core.tabular import frame_to_parquet, parquet_to_frame
+from ..domain import (
+    DeploymentInfo,
+    Leaderboard,
+    PlaygroundInfo,
+    PlaygroundSpec,
+    QuotaInfo,
+    SubmissionInfo,
+    SubmissionMeta,
+    TokenInfo,
+    UserInfo,
+)
+from ..errors import (
+    AimsError,
+    InvalidEvalData,
+    InvalidInput,
+    InvalidPredictions,
+    InvalidSpec,
+    NotFound,
+    PayloadTooLarge,
+    ServerError,
+    http_status,
+)
+from .access import Caller
+from .service import Hub
+from .submissions import SubmissionUpload, original_format
+
+log = logging.getLogger(__name__)
+
+PARQUET = "application/vnd.apache.parquet"
+M = TypeVar("M", bound=BaseModel)
+
+
+def _error_response(error: AimsError) -> JSONResponse:
+    return JSONResponse(error.to_payload(), status_code=http_status(error))
+
+
+def _parse_json(model: type[M], text: str, what: str) -> M:
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or what}: {err['msg']}" for err in e.errors()
+        )
+        raise InvalidSpec(f"invalid {what}: {problems}") from None
+
+
+class BodySizeLimit:
+    """Refuse request bodies over the configured size with 413 before reading them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        too_large = PayloadTooLarge(
+            f"the request is larger than the hub's limit of {self.max_bytes / 2**20:.0f} MiB "
+            "(AIMS_MAX_UPLOAD_MB)"
+        )
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _error_response(too_large)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise too_large
+            return message
+
+        await self.app(scope, limited, send)
+
+
+class ChangeSignal:
+    """Wakes long-polling requests when any submission finishes (set from any thread)."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._future: asyncio.Future[None] | None = None
+
+    def current(self) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop or self._future is None:
+            self.loop = loop
+            self._future = loop.create_future()
+        return self._future
+
+    def notify(self) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._fire)
+
+    def _fire(self) -> None:
+        fut, self._future = self._future, (self.loop.create_future() if self.loop else None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+
+class LoginRequest(BaseModel):
+    """A username and password, exchanged for a new API token."""
+
+    username: str = Field(description="The account's username.")
+    password: str = Field(description="Its password.")
+    token_name: str = Field(default="", description="A label for the new token (where it is used).")
+
+
+class NewUserRequest(BaseModel):
+    """An account an admin creates."""
+
+    username: str = Field(description="1-40 letters, digits, '-', '_' or '.'.")
+    password: str | None = Field(default=None, description="At least 8 characters; generated if left out.")
+    is_admin: bool = Field(default=False, description="Make the user an admin.")
+
+
+class NewUserResponse(BaseModel):
+    """The new account, its first API token and its password (shown this once)."""
+
+    user: UserInfo = Field(description="The account.")
+    token: str = Field(description="A first API token for it.")
+    password: str = Field(description="Its password, as given or generated.")
+
+
+class MemberRequest(BaseModel):
+    """Whom to add to a playground."""
+
+    username: str = Field(description="An existing user's name.")
+
+
+class CompetitionUpdate(BaseModel):
+    """Competition settings to change (owner only); fields left out stay as they are."""
+
+    deadline: datetime | None = Field(default=None, description="When the competition closes by itself.")
+    clear_deadline: bool = Field(default=False, description="Remove the deadline.")
+    daily_submission_limit: int | None = Field(
+        default=None, ge=1, description="Competition submissions per participant per UTC day."
+    )
+
+
+class DeployRequest(BaseModel):
+    """Which version to serve."""
+
+    version: int = Field(description="A scored submission's version that has a model.")
+
+
+class Health(BaseModel):
+    """The hub is up."""
+
+    status: str = Field(description="Always `ok` when the hub answers.")
+    version: str = Field(description="The hub's version.")
+    evaluations_pending: int | None = Field(description="Evaluations running or waiting in Ray.")
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `aims login`.")
+
+
+def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller | None:
+    hub: Hub = request.app.state.hub
+    return hub.accounts.authenticate(credentials.credentials if credentials else None)
+
+
+CallerDep = Annotated[Caller | None, Depends(_caller)]
+
+
+def create_app(hub: Hub) -> FastAPI:
+    app = FastAPI(
+        title="aims_spaces hub",
+        version=__version__,
+        description="Playgrounds, fairly scored leaderboards and model submissions. "
+        "Authenticate with `Authorization: Bearer <token>`.",
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=hub.settings.max_upload_bytes)
+    signal = ChangeSignal()
+    hub.submissions.on_change(signal.notify)
+    app.state.hub = hub
+
+    @app.exception_handler(AimsError)
+    async def _aims_error(_: Request, exc: AimsError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
+        )
+        return _error_response(InvalidInput(f"invalid request: {problems}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _error_response(NotFound(f"no such endpoint: {exc.detail}"))
+        error = AimsError(str(exc.detail))
+        return JSONResponse(
+            {"error": {"code": "HTTPError", "message": error.message}}, status_code=exc.status_code
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # A bug in the hub, not in the request: log it whole, answer without internals.
+        log.exception("unhandled error", exc_info=exc)
+        return _error_response(ServerError("internal error in the hub; see the hub's log"))
+
+    api = APIRouter(prefix="/api")
+
+    @api.get("/health", response_model=Health, tags=["hub"])
+    def health() -> Health:
+        queue = hub.submissions.queue
+        pending = getattr(queue, "pending", None)
+        return Health(status="ok", version=__version__, evaluations_pending=pending)
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    @api.post("/login", response_model=TokenInfo, tags=["accounts"])
+    def login(body: LoginRequest) -> TokenInfo:
+        return hub.accounts.login(body.username, body.password, body.token_name)
+
+    @api.get("/whoami", response_model=UserInfo, tags=["accounts"])
+    def whoami(who: CallerDep) -> UserInfo:
+        return hub.accounts.whoami(who)
+
+    @api.post("/users", response_model=NewUserResponse, status_code=201, tags=["accounts"])
+    def create_user(body: NewUserRequest, who: CallerDep) -> NewUserResponse:
+        user, token, password = hub.accounts.create_user(who, body.username, body.password, body.is_admin)
+        return NewUserResponse(user=user, token=token.token, password=password)
+
+    # --- playgrounds -------------------------------------------------------------------------
+
+    @api.get("/playgrounds", response_model=list[PlaygroundInfo], tags=["playgrounds"])
+    def list_playgrounds(who: CallerDep) -> list[PlaygroundInfo]:
+        if who is None:
+            hub.accounts.whoami(who)  # raises AuthenticationRequired
+        return hub.playgrounds.list(who)
+
+    @api.post("/playgrounds", response_model=PlaygroundInfo, status_code=201, tags=["playgrounds"])
+    def create_playground(
+        who: CallerDep,
+        spec: Annotated[str, Form(description="PlaygroundSpec as JSON")],
+        eval_labels: Annotated[UploadFile, File(description="Parquet, one column")],
+        eval_features: Annotated[UploadFile | None, File(description="Parquet")] = None,
+        example_data: Annotated[UploadFile | None, File(description="Parquet")] = None,
+        y_train: Annotated[UploadFile | None, File(description="Parquet, one column")] = None,
+    ) -> PlaygroundInfo:
+        parsed = _parse_json(PlaygroundSpec, spec, "playground spec")
+
+        def frame(upload: UploadFile | None, what: str) -> Any:
+            if upload is None:
+                return None
+            return parquet_to_frame(upload.file.read(), what, InvalidEvalData)
+
+        labels = frame(eval_labels, "eval_labels")
+        if labels.shape[1] != 1:
+            raise InvalidEvalData(f"eval_labels must have one column, got {labels.shape[1]}")
+        train = frame(y_train, "y_train")
+        return hub.playgrounds.create(
+            who,
+            parsed,
+            eval_labels=labels.iloc[:, 0],
+            eval_features=frame(eval_features, "eval_features"),
+            example_data=frame(example_data, "example_data"),
+            y_train=train.iloc[:, 0] if train is not None else None,
+        )
+
+    @api.get("/playgrounds/{name}", response_model=PlaygroundInfo, tags=["playgrounds"])
+    def get_playground(name: str, who: CallerDep) -> PlaygroundInfo:
+        return hub.playgrounds.get(who, name)
+
+    @api.delete("/playgrounds/{name}", status_code=204, tags=["playgrounds"])
+    def delete_playground(name: str, who: CallerDep) -> Response:
+        hub.playgrounds.delete(who, name)
+        return Response(status_code=204)
+
+    @api.get(
+        "/playgrounds/{name}/eval-features", tags=["playgrounds"], responses={200: {"content": {PARQUET: {}}}}
+    )
+    def eval_features(name: str, who: CallerDep) -> Response:
+        return Response(frame_to_parquet(hub.playgrounds.eval_features(who, name)), media_type=PARQUET)
+
+    @api.get(
+        "/playgrounds/{name}/example-data", tags=["playgrounds"], responses={200: {"content": {PARQUET: {}}}}
+    )
+    def example_data(name: str, who: CallerDep) -> Response:
+        return Response(frame_to_parquet(hub.playgrounds.example_data(who, name)), media_type=PARQUET)
+
+    @api.post("/playgrounds/{name}/members", response_model=PlaygroundInfo, tags=["playgrounds"])
+    def add_member(name: str, body: MemberRequest, who: CallerDep) -> PlaygroundInfo:
+        return hub.playgrounds.add_member(who, name, body.username)
+
+    @api.delete("/playgrounds/{name}/members/{username}", response_model=PlaygroundInfo, tags=["playgrounds"])
+    def remove_member(name: str, username: str, who: CallerDep) -> PlaygroundInfo:
+        return hub.playgrounds.remove_member(who, name, username)
+
+    # --- competition ------------------------------------------------------------------------
+
+    @api.patch("/playgrounds/{name}/competition", response_model=PlaygroundInfo, tags=["competition"])
+    def update_competition(name: str, body: CompetitionUpdate, who: CallerDep) -> PlaygroundInfo:
+        return hub.playgrounds.update_competition(
+            who,
+            name,
+            deadline=body.deadline,
+            clear_deadline=body.clear_deadline,
+            daily_submission_limit=body.daily_submission_limit,
+        )
+
+    @api.post("/playgrounds/{name}/competition/close", response_model=PlaygroundInfo, tags=["competition"])
+    def close_competition(name: str, who: CallerDep) -> PlaygroundInfo:
+        return hub.playgrounds.update_competition(who, name, close=True)
+
+    @api.get("/playgrounds/{name}/competition/quota", response_model=QuotaInfo, tags=["competition"])
+    def quota(name: str, who: CallerDep) -> QuotaInfo:
+        return hub.playgrounds.quota(who, name)
+
+    # --- leaderboards and submissions -------------------------------------------------------
+
+    @api.get("/playgrounds/{name}/leaderboard", response_model=Leaderboard, tags=["leaderboards"])
+    def leaderboard(name: str, who: CallerDep, board: str = "experiment") -> Leaderboard:
+        return hub.leaderboards.get(who, name, board)
+
+    @api.post(
+        "/playgrounds/{name}/submissions",
+        response_model=SubmissionInfo,
+        status_code=201,
+        tags=["submissions"],
+    )
+    def submit(
+        name: str,
+        who: CallerDep,
+        meta: Annotated[str, Form(description="SubmissionMeta as JSON")] = "{}",
+        model: Annotated[UploadFile | None, File(description="ONNX model")] = None,
+        original: Annotated[
+            UploadFile | None,
+            File(description="the original: scikit-learn as skops, PyTorch/Keras as safetensors"),
+        ] = None,
+        preprocessor: Annotated[
+            UploadFile | None, File(description="preprocessor document (JSON): a tokenizer or a media spec")
+        ] = None,
+        predictions: Annotated[UploadFile | None, File(description="Parquet, one column")] = None,
+    ) -> SubmissionInfo:
+        parsed = _parse_json(SubmissionMeta, meta, "submission metadata")
+        preds = None
+        if predictions is not None:
+            preds = parquet_to_frame(predictions.file.read(), "predictions", InvalidPredictions)
+        upload = SubmissionUpload(
+            meta=parsed,
+            model=model.file.read() if model is not None else None,
+            original=original.file.read() if original is not None else None,
+            preprocessor=preprocessor.file.read() if preprocessor is not None else None,
+            predictions=preds,
+        )
+        return hub.submissions.submit(who, name, upload)
+
+    @api.get("/playgrounds/{name}/submissions", response_model=list[SubmissionInfo], tags=["submissions"])
+    def list_submissions(name: str, who: CallerDep) -> list[SubmissionInfo]:
+        return hub.submissions.list(who, name)
+
+    @api.get("/playgrounds/{name}/submissions/{version}", response_model=SubmissionInfo, tags=["submissions"])
+    async def get_submission(
+        name: str,
+        version: int,
+        who: CallerDep,
+        wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for a final state")] = 0,
+    ) -> SubmissionInfo:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            changed = signal.current()  # taken before reading, so no change slips between
+            info = await run_in_threadpool(hub.submissions.get, who, name, version)
+            remaining = deadline - loop.time()
+            if info.status.finished or remaining <= 0:
+                return info
+            try:
+                await asyncio.wait_for(asyncio.shield(changed), timeout=min(remaining, 5.0))
+            except TimeoutError:
+                pass
+
+    @api.get(
+        "/playgrounds/{name}/submissions/{version}/{kind}",
+        tags=["submissions"],
+        responses={200: {"content": {"application/octet-stream": {}}}},
+    )
+    def artifact(name: str, version: int, kind: str, who: CallerDep) -> Response:
+        data = hub.submissions.artifact(who, name, version, kind)
+        suffix = {"model": "onnx", "preprocessor": "json"}.get(kind) or original_format(data)
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{name}-v{version}.{suffix}"'},
+        )
+
+    # --- deployment ---------------------------------------------------------------------------
+
+    @api.post("/playgrounds/{name}/deployment", response_model=DeploymentInfo, tags=["deployment"])
+    def deploy(name: str, body: DeployRequest, who: CallerDep) -> DeploymentInfo:
+        """Serve a version on the playground's endpoint; swaps with no downtime if one serves."""
+        return hub.deployments.deploy(who, name, body.version)
+
+    @api.get("/playgrounds/{name}/deployment", response_model=DeploymentInfo, tags=["deployment"])
+    def get_deployment(name: str, who: CallerDep) -> DeploymentInfo:
+        return hub.deployments.get(who, name)
+
+    @api.delete("/playgrounds/{name}/deployment", status_code=204, tags=["deployment"])
+    def undeploy(name: str, who: CallerDep) -> Response:
+        hub.deployments.undeploy(who, name)
+        return Response(status_code=204)
+
+    app.include_router(api)
+
+    @app.api_route(
+        "/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    )
+    def unknown_endpoint(path: str) -> None:
+        # Everything else on the hub is its web UI; under /api an unknown path is an API error.
+        raise NotFound(f"no such endpoint: /api/{path}")
+
+    return app

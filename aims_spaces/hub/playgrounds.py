@@ -1,0 +1,420 @@
+"""Playgrounds: creation with private eval data, access, members and competition settings."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..core.media import MEDIA_COLUMNS, frame_for
+from ..core.tabular import (
+    check_columns,
+    class_list,
+    clean_labels,
+    clean_targets,
+    infer_schema,
+)
+from ..domain import (
+    DEFAULT_METRIC,
+    Column,
+    CompetitionInfo,
+    InputType,
+    Metric,
+    PlaygroundInfo,
+    PlaygroundSpec,
+    QuotaInfo,
+    SubmissionStatus,
+    TaskType,
+    check_playground_name,
+    parse_enum,
+)
+from ..errors import (
+    AuthenticationRequired,
+    InvalidEvalData,
+    InvalidInput,
+    InvalidSpec,
+    PlaygroundExists,
+    PlaygroundNotFound,
+    UserNotFound,
+)
+from . import competition
+from .access import Access, Caller, check, is_member
+from .evaldata import EvalDataRepo
+from .registry import MemberRow, PlaygroundRow, Registry, SubmissionRow, UserRow, utcnow
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+SUPPORTED_INPUTS = tuple(InputType)
+
+
+class Playgrounds:
+    """Playgrounds: create one with its private eval data, look one up with an access check,
+    change its members and competition settings, delete it.
+
+    Every public method takes the caller (``None`` for a visitor) and checks access first.
+    Listeners (``on_create``, ``on_access_change``) let the deployments follow changes.
+    """
+
+    def __init__(self, registry: Registry, evaldata: EvalDataRepo, settings: Settings) -> None:
+        self.registry = registry
+        self.evaldata = evaldata
+        self.settings = settings
+        self._access_listeners: list[Callable[[str], None]] = []
+        self._create_listeners: list[Callable[[str], None]] = []
+
+    def on_create(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` after a playground is created."""
+        self._create_listeners.append(listener)
+
+    def on_access_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` after a playground's members change or it is deleted."""
+        self._access_listeners.append(listener)
+
+    def names(self) -> list[str]:
+        """Every playground's name, for the hub's own use (no access check)."""
+        with self.registry.session() as s:
+            return list(s.scalars(select(PlaygroundRow.name).order_by(PlaygroundRow.created_at)))
+
+    def _access_changed(self, name: str) -> None:
+        for listener in self._access_listeners:
+            try:
+                listener(name)
+            except Exception:  # the change is committed; a listener failing must not undo it
+                log.exception("access-change listener failed for %s", name)
+
+    # --- lookup ---------------------------------------------------------------------------
+
+    def load(self, session: Session, name: str, caller: Caller | None, need: Access) -> PlaygroundRow:
+        pg = (
+            session.scalar(select(PlaygroundRow).where(PlaygroundRow.name == name))
+            if isinstance(name, str)
+            else None
+        )
+        return check(session, pg, str(name), caller, need)
+
+    def info(self, session: Session, pg: PlaygroundRow, caller: Caller | None) -> PlaygroundInfo:
+        owner = session.get(UserRow, pg.owner_id)
+        members = session.scalars(
+            select(UserRow.username)
+            .join(MemberRow, MemberRow.user_id == UserRow.id)
+            .where(MemberRow.playground_id == pg.id)
+            .order_by(UserRow.username)
+        ).all()
+        n_subs = session.scalar(
+            select(func.count()).select_from(SubmissionRow).where(SubmissionRow.playground_id == pg.id)
+        )
+        metric = Metric(pg.eval_metric)
+        return PlaygroundInfo(
+            name=pg.name,
+            owner=owner.username if owner else "?",
+            signature=pg.signature,
+            private=pg.private,
+            description=pg.description,
+            eval_metric=metric,
+            higher_is_better=metric.higher_is_better,
+            n_eval_rows=pg.n_eval_rows,
+            has_eval_features=pg.has_eval_features,
+            competition=CompetitionInfo(
+                public_fraction=pg.public_fraction,
+                deadline=pg.competition_deadline,
+                closed_at=pg.competition_closed_at,
+                is_closed=pg.competition.is_closed(utcnow()),
+                daily_submission_limit=pg.daily_submission_limit,
+            ),
+            members=list(members),
+            n_submissions=int(n_subs or 0),
+            created_at=pg.created_at,
+        )
+
+    def get(self, caller: Caller | None, name: str) -> PlaygroundInfo:
+        with self.registry.session() as s:
+            return self.info(s, self.load(s, name, caller, Access.READ), caller)
+
+    def structure(self, name: str) -> PlaygroundInfo:
+        """The playground's facts with no access check, for the hub's own use (building its UI);
+        what a caller sees must still come from a checked call."""
+        with self.registry.session() as s:
+            pg = s.scalar(select(PlaygroundRow).where(PlaygroundRow.name == name))
+            if pg is None:
+                raise PlaygroundNotFound(f"playground {name!r} does not exist")
+            return self.info(s, pg, None)
+
+    def structure_example(self, name: str) -> pd.DataFrame | None:
+        """The example rows with no access check, for the hub's own use (the demo tab's examples
+        of a page that is itself access-checked per call)."""
+        with self.registry.session() as s:
+            eval_data_id = s.scalar(select(PlaygroundRow.eval_data_id).where(PlaygroundRow.name == name))
+        if eval_data_id is None:
+            raise PlaygroundNotFound(f"playground {name!r} does not exist")
+        return self.evaldata.example(eval_data_id)
+
+    def check_visible(self, caller: Caller | None, name: str) -> None:
+        """Raise PlaygroundNotFound unless ``caller`` may see the playground at all."""
+        with self.registry.session() as s:
+            self.load(s, name, caller, Access.LEADERBOARD)
+
+    def overview(self, caller: Caller | None, name: str) -> PlaygroundInfo:
+        """What anyone who may see the leaderboard may know (visitors of public playgrounds too);
+        the member list only for those who may read more."""
+        with self.registry.session() as s:
+            pg = self.load(s, name, caller, Access.LEADERBOARD)
+            info = self.info(s, pg, caller)
+        if caller is None:
+            info = info.model_copy(update={"members": []})
+        return info
+
+    def list(self, caller: Caller | None) -> list[PlaygroundInfo]:
+        with self.registry.session() as s:
+            q = select(PlaygroundRow).order_by(PlaygroundRow.created_at)
+            if caller is None:
+                q = q.where(PlaygroundRow.private.is_(False))
+            elif not caller.is_admin:
+                member_of = select(MemberRow.playground_id).where(MemberRow.user_id == caller.user_id)
+                q = q.where(
+                    or_(
+                        PlaygroundRow.private.is_(False),
+                        PlaygroundRow.owner_id == caller.user_id,
+                        PlaygroundRow.id.in_(member_of),
+                    )
+                )
+            return [self.info(s, pg, caller) for pg in s.scalars(q)]
+
+    # --- create / delete --------------------------------------------------------------------
+
+    def create(
+        self,
+        caller: Caller | None,
+        spec: PlaygroundSpec,
+        *,
+        eval_labels: Any,
+        eval_features: pd.DataFrame | None = None,
+        example_data: pd.DataFrame | None = None,
+        y_train: Any = None,
+    ) -> PlaygroundInfo:
+        if caller is None:
+            raise AuthenticationRequired("creating a playground needs an API token")
+        name = check_playground_name(spec.name)
+        input_type = parse_enum(InputType, spec.input_type, "input_type")
+        task = parse_enum(TaskType, spec.task_type, "task_type")
+        if input_type not in SUPPORTED_INPUTS:
+            raise InvalidSpec(
+                f"input_type {input_type.value!r} is not served by this hub version; supported: "
+                f"{[t.value for t in SUPPORTED_INPUTS]}"
+            )
+        text = input_type is InputType.TEXT
+        as_frame = frame_for(input_type)
+        metric = parse_enum(Metric, spec.eval_metric or DEFAULT_METRIC[task].value, "eval_metric")
+        if metric.task_type is not task:
+            allowed = [m.value for m in Metric if m.task_type is task]
+            raise InvalidSpec(
+                f"eval_metric {metric.value!r} does not apply to {task.value}; use one of {allowed}"
+            )
+        public_fraction = competition.check_public_fraction(spec.public_fraction)
+        limit = competition.check_daily_limit(
+            spec.daily_submission_limit or self.settings.daily_submission_limit
+        )
+        deadline = competition.as_utc(spec.competition_deadline)
+
+        classes: list[Any] | None = None
+        if task is TaskType.CLASSIFICATION:
+            labels = clean_labels(eval_labels, "eval labels")
+            train = clean_labels(y_train, "y_train") if y_train is not None else None
+            classes = class_list(labels, *([train] if train is not None else []))
+            if len(classes) < 2:
+                raise InvalidEvalData(
+                    f"classification needs at least two classes; the labels only hold {classes}"
+                )
+        else:
+            labels = clean_targets(eval_labels, "eval labels")
+        n = int(labels.shape[0])
+
+        features = None
+        if eval_features is not None:
+            features = as_frame(eval_features, "eval_features", InvalidEvalData)
+            if len(features) != n:
+                raise InvalidEvalData(f"eval_features has {len(features)} rows but the eval labels have {n}")
+            if features.shape[1] == 0:
+                raise InvalidEvalData("eval_features has no columns")
+        example = None
+        if example_data is not None:
+            example = as_frame(example_data, "example_data", InvalidEvalData)
+            if len(example) == 0:
+                raise InvalidEvalData("example_data is empty")
+        schema: list[Column] = []
+        if input_type in MEDIA_COLUMNS:
+            source = features if features is not None else example
+            if source is not None:
+                schema = [Column(name=str(source.columns[0]), dtype=MEDIA_COLUMNS[input_type])]
+            if features is not None and example is not None:
+                example.columns = [schema[0].name]
+        elif features is not None:
+            schema = infer_schema(features, "eval_features", categorical=not text)
+            if example is not None:
+                check_columns(example, schema, "example_data")
+                example = example[[c.name for c in schema]]
+        elif example is not None:
+            schema = infer_schema(example, "example_data", categorical=not text)
+
+        is_public = competition.split_rows(n, public_fraction, np.random.default_rng(secrets.randbits(64)))
+
+        with self.registry.session() as s:
+            if s.scalar(select(PlaygroundRow.id).where(PlaygroundRow.name == name)) is not None:
+                raise PlaygroundExists(f"a playground named {name!r} already exists")
+        eval_data_id = self.evaldata.save(
+            labels=labels, is_public=is_public, features=features, example=example
+        )
+        try:
+            with self.registry.session() as s:
+                pg = PlaygroundRow(
+                    name=name,
+                    owner_id=caller.user_id,
+                    input_type=input_type.value,
+                    task_type=task.value,
+                    private=bool(spec.private),
+                    description=spec.description,
+                    eval_metric=metric.value,
+                    classes=classes,
+                    feature_schema=[c.model_dump(mode="json") for c in schema],
+                    eval_data_id=eval_data_id,
+                    n_eval_rows=n,
+                    has_eval_features=features is not None,
+                    public_fraction=public_fraction,
+                    competition_deadline=deadline,
+                    daily_submission_limit=limit,
+                )
+                s.add(pg)
+                s.flush()
+                info = self.info(s, pg, caller)
+        except IntegrityError:
+            self.evaldata.delete(eval_data_id)
+            raise PlaygroundExists(f"a playground named {name!r} already exists") from None
+        except BaseException:
+            self.evaldata.delete(eval_data_id)
+            raise
+        log.info("playground %s created by %s (%d eval rows)", name, caller.username, n)
+        for listener in self._create_listeners:
+            try:
+                listener(name)
+            except Exception:  # the playground exists; a listener failing must not say otherwise
+                log.exception("create listener failed for %s", name)
+        return info
+
+    def delete(self, caller: Caller | None, name: str) -> None:
+        with self.registry.session() as s:
+            pg = self.load(s, name, caller, Access.MANAGE)
+            eval_data_id = pg.eval_data_id
+            s.delete(pg)
+        self.evaldata.delete(eval_data_id)
+        self._access_changed(name)
+
+    # --- data ------------------------------------------------------------------------------
+
+    def eval_features(self, caller: Caller | None, name: str) -> pd.DataFrame:
+        with self.registry.session() as s:
+            pg = self.load(s, name, caller, Access.READ)
+            eval_data_id, has = pg.eval_data_id, pg.has_eval_features
+        if not has:
+            raise InvalidInput(f"playground {name!r} was created without eval features")
+        return self.evaldata.features(eval_data_id)
+
+    def example_data(self, caller: Caller | None, name: str) -> pd.DataFrame:
+        with self.registry.session() as s:
+            eval_data_id = self.load(s, name, caller, Access.READ).eval_data_id
+        example = self.evaldata.example(eval_data_id)
+        if example is None:
+            raise InvalidInput(f"playground {name!r} has no example data")
+        return example
+
+    # --- members and competition -------------------------------------------------------------
+
+    def add_member(self, caller: Caller | None, name: str, username: str) -> PlaygroundInfo:
+        with self.registry.session() as s:
+            pg = self.load(s, name, caller, Access.MANAGE)
+            uid = s.scalar(select(UserRow.id).where(UserRow.username == username))
+            if uid is None:
+                raise UserNotFound(f"no user named {username!r}")
+            if s.get(MemberRow, (pg.id, uid)) is None and uid != pg.owner_id:
+                s.add(MemberRow(playground_id=pg.id, user_id=uid))
+                s.flush()
+            info = self.info(s, pg, caller)
+        self._access_changed(name)
+        return info
+
+    def remove_member(self, caller: Caller | None, name: str, username: str) -> PlaygroundInfo:
+        with self.registry.session() as s:
+            pg = self.load(s, name, caller, Access.MANAGE)
+            uid = s.scalar(select(UserRow.id).where(UserRow.username == username))
+            member = s.get(MemberRow, (pg.id, uid)) if uid is not None else None
+            if member is None:
+                raise UserNotFound(f"{username!r} is not a member of playground {name!r}")
+            s.delete(member)
+            s.flush()
+            info = self.info(s, pg, caller)
+        self._access_changed(name)
+        return info
+
+    def update_competition(
+        self,
+        caller: Caller | None,
+        name: str,
+        *,
+        deadline: datetime | None = None,
+        clear_deadline: bool = False,
+        daily_submission_limit: int | None = None,
+        close: bool = False,
+    ) -> PlaygroundInfo:
+        if daily_submission_limit is not None:
+            competition.check_daily_limit(daily_submission_limit)
+        with self.registry.session() as s:
+            pg = self.load(s, name, caller, Access.MANAGE)
+            if clear_deadline:
+                pg.competition_deadline = None
+            elif deadline is not None:
+                pg.competition_deadline = competition.as_utc(deadline)
+            if daily_submission_limit is not None:
+                pg.daily_submission_limit = daily_submission_limit
+            if close and pg.competition_closed_at is None:
+                pg.competition_closed_at = utcnow()
+            s.flush()
+            return self.info(s, pg, caller)
+
+    def quota(self, caller: Caller | None, name: str) -> QuotaInfo:
+        with self.registry.session() as s:
+            pg = self.load(s, name, caller, Access.SUBMIT)
+            return self.quota_in(s, pg, caller)  # type: ignore[arg-type]
+
+    @staticmethod
+    def used_today(session: Session, pg: PlaygroundRow, caller: Caller, now: datetime) -> int:
+        """The caller's competition submissions in ``now``'s day window (see
+        :func:`competition.counts_toward_quota`)."""
+        start, _ = competition.day_window(now)
+        used = session.scalar(
+            select(func.count())
+            .select_from(SubmissionRow)
+            .where(
+                SubmissionRow.playground_id == pg.id,
+                SubmissionRow.user_id == caller.user_id,
+                SubmissionRow.submission_type.in_([t.value for t in competition.COMPETING]),
+                SubmissionRow.status != SubmissionStatus.FAILED.value,
+                SubmissionRow.created_at >= start,
+            )
+        )
+        return int(used or 0)
+
+    @classmethod
+    def quota_in(cls, session: Session, pg: PlaygroundRow, caller: Caller) -> QuotaInfo:
+        now = utcnow()
+        return competition.quota(pg.competition, cls.used_today(session, pg, caller, now), now)
+
+    def is_member(self, session: Session, pg: PlaygroundRow, caller: Caller) -> bool:
+        return is_member(session, pg, caller)

@@ -1,0 +1,160 @@
+"""Run a hub: the service layer, local (or remote) Ray with the evaluators, and the HTTP server.
+
+This is the wiring: the only module of :mod:`aims_spaces.hub` that imports Ray, the evaluators,
+the serving package or the web apps (CI checks it), and only inside functions, so the service
+layer stays free of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from .service import Hub
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def web_environment(settings: Settings) -> None:
+    """Gradio reads these at import: no analytics calls, uploads under AIMS_HOME."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.home / "gradio"))
+
+
+def _ray_environment(settings: Settings) -> None:
+    from serving.deployer import serve_environment
+
+    # Must be set before ray.init so every Ray process inherits them.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.update(serve_environment(settings))
+
+
+def start_ray(settings: Settings) -> None:
+    import ray
+
+    _ray_environment(settings)
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "logging_level": logging.WARNING,
+        "configure_logging": True,
+    }
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, **kwargs)
+    else:
+        ray.init(num_cpus=settings.ray_num_cpus or os.cpu_count() or 2, **kwargs)
+
+
+class HubServer:
+    """Owns a running hub: call :meth:`start`, then :meth:`serve` (blocks), then :meth:`stop`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.hub: Hub | None = None
+        self.queue: Any = None
+        self.deployer: Any = None
+        self.first_start_token: str | None = None
+
+    def start(self) -> Hub:
+        web_environment(self.settings)
+        from evaluators.ray_queue import RayEvaluationQueue
+        from serving.deployer import RayServeDeployer
+
+        hub = Hub.open(self.settings)
+        self.hub = hub
+        created = hub.accounts.ensure_admin(
+            self.settings.admin_username, self.settings.admin_credentials_path, self.settings.url
+        )
+        if created:
+            log.info("created admin %r; credentials in %s", created.username, created.path)
+            self.first_start_token = created.token
+        start_ray(self.settings)
+        self.queue = RayEvaluationQueue(
+            hub.submissions.complete,
+            num_cpus=self.settings.evaluator_num_cpus,
+            max_retries=self.settings.evaluator_max_retries,
+        )
+        self.queue.warm_up()
+        hub.submissions.attach_queue(self.queue)
+        hub.submissions.requeue_unfinished()
+        self.deployer = RayServeDeployer(self.settings)
+        self.deployer.start(hub.deployments.routes())  # restores every deployment
+        hub.deployments.attach_deployer(self.deployer)
+        return hub
+
+    def serve(self) -> None:
+        import uvicorn
+
+        from apps.web import mount_web
+
+        from .api import create_app
+
+        assert self.hub is not None, "call start() first"
+        app = create_app(self.hub)
+        mount_web(app, self.hub, serve_url=self.settings.serve_url, hub_url=self.settings.url)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+        if self.settings.seed_demos and self.first_start_token:
+            threading.Thread(
+                target=self._seed_demos, args=(server,), name="aims-seed-demos", daemon=True
+            ).start()
+        print(
+            f"aims_spaces hub running at {self.settings.url}\n"
+            f"  REST API docs: {self.settings.url}/docs\n"
+            f"  predictions: {self.settings.serve_url}/<playground>/predict\n"
+            f"  admin credentials: {self.settings.admin_credentials_path}\n"
+            f"  data: {self.settings.home}",
+            flush=True,
+        )
+        server.run()
+
+    def _seed_demos(self, server: Any) -> None:
+        from apps.demos import seed_demos_at
+
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.1)
+        try:
+            made = seed_demos_at(f"http://127.0.0.1:{self.settings.port}", self.first_start_token)
+            print(f"demo playgrounds ready: {', '.join(pg.name for pg in made)}", flush=True)
+        except Exception:  # demos are a convenience; a failure must not take the hub down
+            log.exception("could not create the demo playgrounds")
+
+    def stop(self) -> None:
+        import ray
+
+        if self.queue is not None:
+            self.queue.close()
+        if self.deployer is not None:
+            self.deployer.stop()
+        if ray.is_initialized():
+            ray.shutdown()
+        if self.hub is not None:
+            self.hub.close()
+
+
+def run(settings: Settings | None = None) -> None:
+    """Start the hub and serve until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    server = HubServer(settings or Settings())
+    try:
+        server.start()
+        server.serve()
+    finally:
+        server.stop()

@@ -1,0 +1,62 @@
+"""The hub's service layer in one object: registry, stores and the services over them.
+
+``Hub.open(settings)`` needs no Ray and no web server, so the business rules can be exercised on
+their own (the fast tests in ``tests/hub`` do, with in-process evaluation and serving);
+:mod:`aims_spaces.hub.server` adds Ray and HTTP around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .accounts import Accounts
+from .deployments import Deployments
+from .evaldata import EvalDataRepo
+from .leaderboards import Leaderboards
+from .playgrounds import Playgrounds
+from .registry import Registry
+from .settings import Settings
+from .storage import ArtifactStore
+from .submissions import Submissions
+
+
+@dataclass
+class Hub:
+    """The services over one registry, artifact store and eval-data repo. Evaluations and
+    deployments start through the queue and deployer attached to ``submissions`` and
+    ``deployments`` (:meth:`Submissions.attach_queue`, :meth:`Deployments.attach_deployer`)."""
+
+    settings: Settings
+    registry: Registry
+    store: ArtifactStore
+    evaldata: EvalDataRepo
+    accounts: Accounts
+    playgrounds: Playgrounds
+    submissions: Submissions
+    leaderboards: Leaderboards
+    deployments: Deployments
+
+    @classmethod
+    def open(cls, settings: Settings) -> Hub:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        registry = Registry(settings.resolved_database_url)
+        registry.migrate()
+        store = ArtifactStore(settings.resolved_artifact_url)
+        store.clean_tmp()
+        evaldata = EvalDataRepo(settings.resolved_evaldata_dir)
+        evaldata.clean_tmp()
+        playgrounds = Playgrounds(registry, evaldata, settings)
+        return cls(
+            settings=settings,
+            registry=registry,
+            store=store,
+            evaldata=evaldata,
+            accounts=Accounts(registry),
+            playgrounds=playgrounds,
+            submissions=Submissions(registry, store, evaldata, playgrounds, settings),
+            leaderboards=Leaderboards(registry, playgrounds),
+            deployments=Deployments(registry, playgrounds, evaldata),
+        )
+
+    def close(self) -> None:
+        self.registry.dispose()

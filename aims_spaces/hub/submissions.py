@@ -1,0 +1,488 @@
+"""Submissions: validate an upload, store it, queue its evaluation, record its result.
+
+A submission is recorded ``queued`` in the same transaction that assigns its version, after its
+artifacts are safely in the store; anything that fails before the commit removes the artifacts
+it created, so a refused upload leaves nothing behind. Evaluations run through an
+:class:`EvaluationQueue` the hub's wiring provides (Ray in production); their results are
+written once, whatever retries happened on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..core import preprocess
+from ..core.onnx_model import OnnxModel
+from ..core.skops_audit import check_skops
+from ..core.tabular import ClassIndex, clean_targets, frame_to_parquet
+from ..domain import (
+    EvaluationJob,
+    EvaluationResult,
+    Metric,
+    Signature,
+    SubmissionInfo,
+    SubmissionMeta,
+    SubmissionStatus,
+    SubmissionType,
+    parse_enum,
+)
+from ..errors import (
+    InvalidModel,
+    InvalidPredictions,
+    InvalidSpec,
+    SubmissionNotFound,
+)
+from . import competition
+from .access import Access, Caller, can_manage
+from .evaldata import EvalDataRepo
+from .playgrounds import Playgrounds
+from .registry import PlaygroundRow, Registry, SubmissionRow, UserRow, utcnow
+from .settings import Settings
+from .storage import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+_META_LIMIT = 256 * 1024
+
+
+class EvaluationQueue(Protocol):
+    """Where the service sends jobs: the hub wires in the Ray implementation, tests an in-process
+    one. Results come back through :meth:`Submissions.complete`."""
+
+    def submit(self, job: EvaluationJob) -> None: ...
+
+
+@dataclass
+class SubmissionUpload:
+    meta: SubmissionMeta
+    model: bytes | None = None
+    original: bytes | None = None  # the original: scikit-learn as skops, PyTorch/Keras weights as safetensors
+    preprocessor: bytes | None = None  # an aims_spaces.preprocess document (data, never code)
+    predictions: pd.DataFrame | None = None
+
+
+@dataclass
+class _Checked:
+    submission_type: SubmissionType
+    predictions_parquet: bytes | None = None
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+def original_format(data: bytes) -> str:
+    """``skops`` (a zip) or ``safetensors`` (an 8-byte header length, then JSON)."""
+    if data[:4] == b"PK\x03\x04":
+        return "skops"
+    if len(data) > 9 and data[8:9] == b"{":
+        return "safetensors"
+    return "unknown"
+
+
+def check_original(data: bytes) -> None:
+    """An original model must be a skops file naming only trusted types, or safetensors weights.
+    Neither is unpickled: skops is audited, safetensors holds only tensors."""
+    kind = original_format(data)
+    if kind == "skops":
+        check_skops(data)
+    elif kind == "safetensors":
+        from safetensors.numpy import load
+
+        try:
+            load(data)
+        except Exception as e:  # the Rust side raises SafetensorError for a broken header
+            raise InvalidModel(f"the original weights are not a readable safetensors file: {e}") from None
+    else:
+        raise InvalidModel("the original model must be a skops file (scikit-learn) or safetensors weights")
+
+
+def _json_size(value: Any) -> int:
+    import json
+
+    return len(json.dumps(value, default=str))
+
+
+class Submissions:
+    """Submissions: accept an upload (checked, stored, recorded ``queued`` with its version in
+    one transaction), hand its evaluation to the queue, record the first result, and show each
+    caller the submissions and scores they may see."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: ArtifactStore,
+        evaldata: EvalDataRepo,
+        playgrounds: Playgrounds,
+        settings: Settings,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.evaldata = evaldata
+        self.playgrounds = playgrounds
+        self.settings = settings
+        self.queue: EvaluationQueue | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._listeners_lock = threading.Lock()
+
+    def attach_queue(self, queue: EvaluationQueue) -> None:
+        self.queue = queue
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (from any thread) whenever a submission reaches a final state."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    # --- submit --------------------------------------------------------------------------
+
+    def submit(self, caller: Caller | None, name: str, upload: SubmissionUpload) -> SubmissionInfo:
+        with self.registry.session() as s:
+            pg = self.playgrounds.load(s, name, caller, Access.SUBMIT)
+            pg_snapshot = _PlaygroundView.of(pg)
+        assert caller is not None
+        checked = self._check(pg_snapshot, upload)
+
+        created: list[str] = []
+        digests: dict[str, str | None] = {
+            "model": None,
+            "original": None,
+            "predictions": None,
+            "preprocessor": None,
+        }
+        try:
+            for kind, data in (
+                ("model", upload.model),
+                ("original", upload.original),
+                ("preprocessor", upload.preprocessor),
+                ("predictions", checked.predictions_parquet),
+            ):
+                if data is not None:
+                    digest, new = self.store.put(data)
+                    digests[kind] = digest
+                    if new:
+                        created.append(digest)
+            with self.registry.session() as s:
+                pg = self.playgrounds.load(s, name, caller, Access.SUBMIT)
+                if checked.submission_type.in_competition:
+                    now = utcnow()
+                    used = self.playgrounds.used_today(s, pg, caller, now)
+                    competition.check_quota(pg.competition, used, now, name)
+                # The version comes from an UPDATE on the playground row: it serialises concurrent
+                # submits on every backend, and a rollback returns the number (no gaps).
+                version = (
+                    s.execute(
+                        update(PlaygroundRow)
+                        .where(PlaygroundRow.id == pg.id)
+                        .values(next_version=PlaygroundRow.next_version + 1)
+                        .returning(PlaygroundRow.next_version)
+                    ).scalar_one()
+                    - 1
+                )
+                meta = upload.meta
+                sub = SubmissionRow(
+                    playground_id=pg.id,
+                    version=version,
+                    user_id=caller.user_id,
+                    submission_type=checked.submission_type.value,
+                    status=SubmissionStatus.QUEUED.value,
+                    description=meta.description,
+                    model_sha256=digests["model"],
+                    original_sha256=digests["original"],
+                    preprocessor_sha256=digests["preprocessor"],
+                    predictions_sha256=digests["predictions"],
+                    framework=meta.framework or ("onnx" if upload.model is not None else None),
+                    model_type=meta.model_type,
+                    model_metadata=meta.metadata,
+                    custom_metadata=meta.custom_metadata,
+                )
+                s.add(sub)
+                s.flush()
+                job = self._job(pg, sub)
+                info = self._info(s, pg, sub, caller)
+        except BaseException:
+            self._discard(created)
+            raise
+        log.info("%s v%d submitted by %s", name, version, caller.username)
+        self._enqueue(job)
+        return info
+
+    def _check(self, pg: _PlaygroundView, upload: SubmissionUpload) -> _Checked:
+        meta = upload.meta
+        stype = parse_enum(SubmissionType, meta.submission_type, "submission_type")
+        for what, value in (("metadata", meta.metadata), ("custom_metadata", meta.custom_metadata)):
+            if _json_size(value) > _META_LIMIT:
+                raise InvalidSpec(f"{what} is larger than {_META_LIMIT // 1024} KiB")
+        if upload.model is None and upload.predictions is None:
+            raise InvalidSpec("a submission needs a model, predictions, or both")
+        if upload.model is None and not pg.has_eval_features and upload.predictions is None:
+            raise InvalidSpec("this playground has no eval features: submit predictions")
+        preprocessor = None
+        if upload.preprocessor is not None:
+            if upload.model is None:
+                raise InvalidSpec("a preprocessor only makes sense with a model")
+            preprocessor = preprocess.load(upload.preprocessor)
+        if upload.model is not None:
+            OnnxModel(upload.model, pg.signature, preprocessor=preprocessor).load()
+        elif pg.metric.needs_probabilities:
+            raise InvalidSpec(
+                f"this playground ranks by {pg.metric.value}, which needs class probabilities: "
+                "submit a model, not only predictions"
+            )
+        if upload.original is not None:
+            check_original(upload.original)
+        checked = _Checked(submission_type=stype)
+        if upload.predictions is not None:
+            checked.predictions_parquet = self._check_predictions(pg, upload.predictions)
+        elif not pg.has_eval_features:
+            raise InvalidSpec("this playground has no eval features, so predictions are required")
+        return checked
+
+    def _check_predictions(self, pg: _PlaygroundView, predictions: pd.DataFrame) -> bytes:
+        if predictions.shape[1] != 1:
+            raise InvalidPredictions(f"predictions must be one column, got {predictions.shape[1]}")
+        column = predictions.iloc[:, 0]
+        if pg.signature.classification:
+            ClassIndex(pg.signature.classes or []).encode(column, "predictions", n_rows=pg.n_rows)
+        else:
+            if len(column) != pg.n_rows:
+                raise InvalidPredictions(
+                    f"predictions has {len(column)} rows but the eval data has {pg.n_rows}"
+                )
+            clean_targets(column, "predictions", InvalidPredictions)
+        return frame_to_parquet(pd.DataFrame({"prediction": column.reset_index(drop=True)}))
+
+    def _discard(self, digests: list[str]) -> None:
+        if not digests:
+            return
+        with self.registry.session() as s:
+            for digest in digests:
+                used = s.scalar(
+                    select(SubmissionRow.id)
+                    .where(
+                        (SubmissionRow.model_sha256 == digest)
+                        | (SubmissionRow.original_sha256 == digest)
+                        | (SubmissionRow.predictions_sha256 == digest)
+                        | (SubmissionRow.preprocessor_sha256 == digest)
+                    )
+                    .limit(1)
+                )
+                if used is None:
+                    self.store.delete(digest)
+
+    # --- evaluation ------------------------------------------------------------------------
+
+    def _job(self, pg: PlaygroundRow, sub: SubmissionRow) -> EvaluationJob:
+        return EvaluationJob(
+            submission_id=sub.id,
+            playground=pg.name,
+            version=sub.version,
+            signature=pg.signature,
+            eval_metric=Metric(pg.eval_metric),
+            eval_data_id=pg.eval_data_id,
+            has_competition_split=pg.competition.has_split,
+            model_sha256=sub.model_sha256 if pg.has_eval_features else None,
+            predictions_sha256=sub.predictions_sha256,
+            preprocessor_sha256=sub.preprocessor_sha256,
+            artifact_url=self.store.url,
+            evaldata_dir=str(self.evaldata.root),
+            bootstrap_samples=self.settings.bootstrap_samples,
+        )
+
+    def _enqueue(self, job: EvaluationJob) -> None:
+        if self.queue is None:
+            log.warning("no evaluation queue attached; submission %d stays queued", job.submission_id)
+            return
+        with self.registry.session() as s:
+            s.execute(
+                update(SubmissionRow)
+                .where(
+                    SubmissionRow.id == job.submission_id,
+                    SubmissionRow.status == SubmissionStatus.QUEUED.value,
+                )
+                .values(status=SubmissionStatus.RUNNING.value, started_at=utcnow())
+            )
+        self.queue.submit(job)
+
+    def requeue_unfinished(self) -> int:
+        """Send every queued or running submission to the queue again (at hub start)."""
+        with self.registry.session() as s:
+            rows = s.execute(
+                select(SubmissionRow, PlaygroundRow)
+                .join(PlaygroundRow, PlaygroundRow.id == SubmissionRow.playground_id)
+                .where(
+                    SubmissionRow.status.in_([SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value])
+                )
+                .order_by(SubmissionRow.id)
+            ).all()
+            jobs = [self._job(pg, sub) for sub, pg in rows]
+            s.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.status == SubmissionStatus.RUNNING.value)
+                .values(status=SubmissionStatus.QUEUED.value)
+            )
+        for job in jobs:
+            self._enqueue(job)
+        if jobs:
+            log.info("re-queued %d unfinished submission(s)", len(jobs))
+        return len(jobs)
+
+    def complete(self, submission_id: int, result: EvaluationResult) -> bool:
+        """Record an evaluator's result. Only the first result for a submission counts."""
+        now = utcnow()
+        with self.registry.session() as s:
+            sub = s.get(SubmissionRow, submission_id)
+            if sub is None or SubmissionStatus(sub.status).finished:
+                log.info("ignored a second result for submission %s", submission_id)
+                return False
+            if result.ok:
+                duplicate = s.scalar(
+                    select(SubmissionRow.version)
+                    .where(
+                        SubmissionRow.playground_id == sub.playground_id,
+                        SubmissionRow.scored_predictions_sha256 == result.predictions_sha256,
+                        SubmissionRow.version < sub.version,
+                    )
+                    .order_by(SubmissionRow.version)
+                    .limit(1)
+                )
+                values: dict[str, Any] = dict(
+                    status=SubmissionStatus.SCORED.value,
+                    scores=result.scores,
+                    intervals=result.intervals,
+                    verified=result.verified,
+                    mismatch_fraction=result.mismatch_fraction,
+                    scored_predictions_sha256=result.predictions_sha256,
+                    duplicate_of=duplicate,
+                    onnx_metadata=result.onnx_metadata,
+                    evaluated_by={**result.evaluated_by, "seconds": round(result.seconds, 4)},
+                    scored_at=now,
+                    error=None,
+                )
+            else:
+                values = dict(
+                    status=SubmissionStatus.FAILED.value,
+                    error=result.error or "evaluation failed",
+                    evaluated_by=result.evaluated_by,
+                    scored_at=now,
+                )
+            done = s.execute(
+                update(SubmissionRow)
+                .where(
+                    SubmissionRow.id == submission_id,
+                    SubmissionRow.status.in_([SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value]),
+                )
+                .values(**values)
+            ).rowcount
+        if done:
+            self._changed()
+        return bool(done)
+
+    # --- read ------------------------------------------------------------------------------
+
+    def get(self, caller: Caller | None, name: str, version: int) -> SubmissionInfo:
+        with self.registry.session() as s:
+            pg = self.playgrounds.load(s, name, caller, Access.READ)
+            return self._info(s, pg, self._row(s, pg, version), caller)
+
+    def list(self, caller: Caller | None, name: str) -> list[SubmissionInfo]:
+        with self.registry.session() as s:
+            pg = self.playgrounds.load(s, name, caller, Access.READ)
+            subs = s.scalars(
+                select(SubmissionRow)
+                .where(SubmissionRow.playground_id == pg.id)
+                .order_by(SubmissionRow.version)
+            )
+            return [self._info(s, pg, sub, caller) for sub in subs]
+
+    def artifact(self, caller: Caller | None, name: str, version: int, kind: str) -> bytes:
+        with self.registry.session() as s:
+            pg = self.playgrounds.load(s, name, caller, Access.READ)
+            sub = self._row(s, pg, version)
+            digest = {
+                "model": sub.model_sha256,
+                "original": sub.original_sha256,
+                "preprocessor": sub.preprocessor_sha256,
+            }.get(kind, "-")
+        if digest == "-":
+            raise InvalidSpec(f"unknown artifact kind {kind!r}; use 'model', 'original' or 'preprocessor'")
+        if digest is None:
+            raise SubmissionNotFound(f"version {version} of {name!r} has no {kind} file")
+        return self.store.get(digest)
+
+    @staticmethod
+    def _row(s: Session, pg: PlaygroundRow, version: int) -> SubmissionRow:
+        sub = s.scalar(
+            select(SubmissionRow).where(
+                SubmissionRow.playground_id == pg.id, SubmissionRow.version == version
+            )
+        )
+        if sub is None:
+            raise SubmissionNotFound(f"playground {pg.name!r} has no version {version}")
+        return sub
+
+    def _info(
+        self, s: Session, pg: PlaygroundRow, sub: SubmissionRow, caller: Caller | None
+    ) -> SubmissionInfo:
+        user = s.get(UserRow, sub.user_id)
+        scores, intervals = competition.visible_scores(
+            pg.competition,
+            sub.scores or {},
+            sub.intervals or {},
+            manages=can_manage(pg, caller),
+            now=utcnow(),
+        )
+        return SubmissionInfo(
+            playground=pg.name,
+            version=sub.version,
+            username=user.username if user else "?",
+            submission_type=SubmissionType(sub.submission_type),
+            status=SubmissionStatus(sub.status),
+            error=sub.error,
+            description=sub.description,
+            created_at=sub.created_at,
+            scored_at=sub.scored_at,
+            framework=sub.framework,
+            model_type=sub.model_type,
+            has_model=sub.model_sha256 is not None,
+            has_original=sub.original_sha256 is not None,
+            has_preprocessor=sub.preprocessor_sha256 is not None,
+            metadata=sub.model_metadata or {},
+            custom_metadata=sub.custom_metadata or {},
+            onnx_metadata=sub.onnx_metadata or {},
+            scores=scores,
+            intervals=intervals,
+            verified=sub.verified,
+            mismatch_fraction=sub.mismatch_fraction,
+            duplicate_of=sub.duplicate_of,
+            evaluated_by=sub.evaluated_by or {},
+        )
+
+
+@dataclass(frozen=True)
+class _PlaygroundView:
+    """The parts of a playground row needed to validate an upload outside a transaction."""
+
+    signature: Signature
+    metric: Metric
+    n_rows: int
+    has_eval_features: bool
+
+    @classmethod
+    def of(cls, pg: PlaygroundRow) -> _PlaygroundView:
+        return cls(
+            signature=pg.signature,
+            metric=Metric(pg.eval_metric),
+            n_rows=pg.n_eval_rows,
+            has_eval_features=pg.has_eval_features,
+        )

@@ -1,0 +1,144 @@
+"""Throwaway hubs in subprocesses, for tests and benchmarks (uvicorn + local Ray, as `make run`).
+
+    with HubProcess(tmp_path / "home").start() as hub:
+        client = HubClient(hub.url, token=hub.admin_token)
+
+Needs ``psutil`` (the ``dev`` extra) to find and stop the processes Ray starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]  # so `python app.py` resolves in a source checkout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HubProcess:
+    """A hub running in its own process group, so a test can crash it like a power cut."""
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
+        self.home = Path(home)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.serve_port = free_port()
+        self.serve_url = f"http://127.0.0.1:{self.serve_port}"
+        self.serve_stats_port = free_port()
+        self.serve_metrics_port = free_port()
+        self.extra_env = env or {}
+        self.command = command or [sys.executable, "-m", "aims_spaces", "serve"]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.home.parent / f"{self.home.name}-hub.log"
+
+    def start(self, timeout: float = 180) -> HubProcess:
+        env = dict(os.environ)
+        env.update(
+            AIMS_HOME=str(self.home),
+            AIMS_PORT=str(self.port),
+            AIMS_HOST="127.0.0.1",
+            AIMS_SEED_DEMOS="false",
+            AIMS_RAY_NUM_CPUS="2",
+            AIMS_SERVE_PORT=str(self.serve_port),
+            AIMS_SERVE_STATS_PORT=str(self.serve_stats_port),
+            AIMS_SERVE_METRICS_PORT=str(self.serve_metrics_port),
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("AIMS_TOKEN", None)
+        env.update(self.extra_env)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}; log:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"hub did not start within {timeout} s; log:\n{self.log()}")
+
+    def __enter__(self) -> HubProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+    @property
+    def admin_token(self) -> str:
+        return json.loads((self.home / "admin_credentials.json").read_text())["token"]
+
+    def descendants(self) -> list[psutil.Process]:
+        if self.proc is None:
+            return []
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def crash(self) -> None:
+        """SIGKILL the hub and every process it started (Ray included): a power cut."""
+        assert self.proc is not None
+        victims = [psutil.Process(self.proc.pid), *self.descendants()]
+        for p in victims:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(victims, timeout=30)
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        kids = self.descendants()
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        # Ray's own processes may outlive the hub; never leave them behind.
+        for p in kids:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(kids, timeout=20)
+        self.proc = None
