@@ -1,0 +1,128 @@
+"""The fast layer: the hub's service layer opened on a temp home with no Ray and no web server.
+
+``Hub.open`` takes in-process implementations of the two interfaces the service layer defines:
+an evaluation queue that scores each job at once with the evaluators' own ``run_job``, and a
+deployer that loads models with the model server's own loader and keeps routes in a dict.
+Everything else (registry, artifact store, eval-data repo, access, quotas) is the real thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from aims_spaces.domain import EvaluationJob, PlaygroundInfo, PlaygroundSpec, Route, SubmissionMeta
+from aims_spaces.hub import Hub, Settings
+from aims_spaces.hub.access import Caller
+from aims_spaces.hub.submissions import SubmissionUpload
+from evaluators.jobs import run_job
+from serving.model_server import ModelServer
+
+
+class InlineQueue:
+    """Scores each job when it is submitted, in this process; ``hold=True`` keeps jobs waiting
+    (as a busy cluster would) until :meth:`release`."""
+
+    def __init__(self, hub: Hub, hold: bool = False) -> None:
+        self.hub = hub
+        self.hold = hold
+        self.jobs: list[EvaluationJob] = []
+
+    def submit(self, job: EvaluationJob) -> None:
+        self.jobs.append(job)
+        if not self.hold:
+            self.hub.submissions.complete(job.submission_id, run_job(job))
+
+    def release(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        for job in jobs:
+            self.hub.submissions.complete(job.submission_id, run_job(job))
+
+
+class MemoryDeployer:
+    """Routes in a dict; staging loads and warms the model as a replica would."""
+
+    def __init__(self, artifact_url: str) -> None:
+        self.server = ModelServer(artifact_url)
+        self.staged: dict[str, Route] = {}
+        self.active: dict[str, Route] = {}
+        self.models: dict[str, Any] = {}
+
+    def predict_url(self, playground: str) -> str:
+        return f"memory:///{playground}/predict"
+
+    def set_routes(self, routes: list[Route]) -> None:
+        self.active = {r.playground: r for r in routes}
+
+    def stage(self, route: Route, timeout_s: float = 0) -> None:
+        self.models[route.model_key] = self.server.load(route)
+        self.staged[route.playground] = route
+
+    def activate(self, playground: str) -> None:
+        self.active[playground] = self.staged.pop(playground)
+
+    def unstage(self, playground: str) -> None:
+        self.staged.pop(playground, None)
+
+    def remove(self, playground: str) -> None:
+        self.active.pop(playground, None)
+
+    def summary(self, playground: str) -> dict[str, Any]:
+        route = self.active.get(playground)
+        return {
+            "version": route.version if route else None,
+            "replicas": 1,
+            "replicas_ready": 1 if route else 0,
+            "stats": {},
+        }
+
+
+@dataclass
+class Service:
+    """A hub with its in-process queue and deployer, and an admin to make users with."""
+
+    hub: Hub
+    queue: InlineQueue
+    deployer: MemoryDeployer
+    admin: Caller
+
+    def user(self, username: str, is_admin: bool = False) -> Caller:
+        _, token, _ = self.hub.accounts.create_user(self.admin, username, is_admin=is_admin)
+        caller = self.hub.accounts.authenticate(token.token)
+        assert caller is not None
+        return caller
+
+    def playground(self, owner: Caller, name: str, data: dict[str, Any], **spec: Any) -> PlaygroundInfo:
+        task = "regression" if pd.api.types.is_float_dtype(data["y_test"]) else "classification"
+        return self.hub.playgrounds.create(
+            owner,
+            PlaygroundSpec(name=name, task_type=spec.pop("task_type", task), **spec),
+            eval_labels=data["y_test"],
+            eval_features=data["X_test"],
+            y_train=data["y_train"],
+        )
+
+    def submit_predictions(self, caller: Caller | None, name: str, predictions: Any, **meta: Any) -> Any:
+        upload = SubmissionUpload(
+            meta=SubmissionMeta(**meta), predictions=pd.DataFrame({"prediction": list(predictions)})
+        )
+        return self.hub.submissions.submit(caller, name, upload)
+
+
+@pytest.fixture
+def service(tmp_path) -> Iterator[Service]:
+    hub = Hub.open(Settings(home=tmp_path / "home", bootstrap_samples=20, daily_submission_limit=3))
+    queue = InlineQueue(hub)
+    deployer = MemoryDeployer(hub.store.url)
+    hub.submissions.attach_queue(queue)
+    hub.deployments.attach_deployer(deployer)
+    credentials = hub.accounts.ensure_admin("admin", tmp_path / "admin.json", "http://hub.invalid")
+    assert credentials is not None
+    admin = hub.accounts.authenticate(credentials.token)
+    assert admin is not None
+    yield Service(hub, queue, deployer, admin)
+    hub.close()

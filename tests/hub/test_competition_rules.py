@@ -1,0 +1,129 @@
+"""The competition's rules on plain values: no hub, no database, no Ray (well under a second)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from aims_spaces.domain import Board, Split, SubmissionStatus, SubmissionType
+from aims_spaces.errors import InvalidEvalData, InvalidSpec, QuotaExceeded
+from aims_spaces.hub import competition as rules
+from aims_spaces.hub.competition import BoardView, Competition
+
+NOW = datetime(2026, 5, 17, 15, 30, tzinfo=UTC)
+OPEN = Competition(public_fraction=0.5, daily_limit=3)
+CLOSED = Competition(public_fraction=0.5, closed_at=NOW - timedelta(hours=1), daily_limit=3)
+PAST_DEADLINE = Competition(public_fraction=0.5, deadline=NOW - timedelta(seconds=1))
+NO_SPLIT = Competition(public_fraction=1.0)
+
+
+def test_the_rules_module_stands_alone():
+    code = (
+        "import sys, aims_spaces.hub.competition\n"
+        "heavy = {'ray', 'sqlalchemy', 'gradio', 'fastapi', 'onnxruntime'} & set(sys.modules)\n"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_open_until_closed_or_past_the_deadline():
+    assert not OPEN.is_closed(NOW)
+    assert CLOSED.is_closed(NOW)
+    assert PAST_DEADLINE.is_closed(NOW)
+    future = Competition(public_fraction=0.5, deadline=NOW + timedelta(minutes=1))
+    assert not future.is_closed(NOW) and future.is_closed(NOW + timedelta(minutes=1))
+
+
+def test_settings_are_checked():
+    assert rules.check_public_fraction(1) == 1.0
+    for bad in (0, -0.1, 1.01):
+        with pytest.raises(InvalidSpec, match="public_fraction"):
+            rules.check_public_fraction(bad)
+    with pytest.raises(InvalidSpec, match="at least 1"):
+        rules.check_daily_limit(0)
+    assert rules.as_utc(datetime(2026, 1, 1, 12)) == datetime(2026, 1, 1, 12, tzinfo=UTC)
+    plus2 = datetime(2026, 1, 1, 14, tzinfo=timezone(timedelta(hours=2)))
+    assert rules.as_utc(plus2) == datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("n", "fraction", "public"), [(10, 0.5, 5), (3, 0.01, 1), (3, 0.99, 2), (7, 1.0, 7)])
+def test_the_row_split_leaves_rows_on_both_sides(n, fraction, public):
+    mask = rules.split_rows(n, fraction, np.random.default_rng(0))
+    assert mask.dtype == bool and mask.shape == (n,) and int(mask.sum()) == public
+
+
+def test_a_split_needs_two_rows():
+    with pytest.raises(InvalidEvalData, match="at least two"):
+        rules.split_rows(1, 0.5, np.random.default_rng(0))
+
+
+def test_private_scores_are_for_managers_until_the_close():
+    assert not rules.sees_private_scores(OPEN, manages=False, now=NOW)
+    assert rules.sees_private_scores(OPEN, manages=True, now=NOW)
+    assert rules.sees_private_scores(CLOSED, manages=False, now=NOW)
+    assert rules.sees_private_scores(PAST_DEADLINE, manages=False, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("competition", "board", "manages", "view"),
+    [
+        # The competition board: public scores, ranked on public rows until the close.
+        (OPEN, Board.COMPETITION, False, BoardView(Split.PUBLIC, Split.PUBLIC, False)),
+        (OPEN, Board.COMPETITION, True, BoardView(Split.PUBLIC, Split.PUBLIC, True)),
+        (CLOSED, Board.COMPETITION, False, BoardView(Split.PUBLIC, Split.PRIVATE, True)),
+        # The experiment board: all rows only for those who may see private scores.
+        (OPEN, Board.EXPERIMENT, False, BoardView(Split.PUBLIC, Split.PUBLIC, False)),
+        (OPEN, Board.EXPERIMENT, True, BoardView(Split.ALL, Split.ALL, False)),
+        (CLOSED, Board.EXPERIMENT, False, BoardView(Split.ALL, Split.ALL, False)),
+        # Without a split there is one set of rows.
+        (NO_SPLIT, Board.COMPETITION, False, BoardView(Split.ALL, Split.ALL, False)),
+        (NO_SPLIT, Board.EXPERIMENT, True, BoardView(Split.ALL, Split.ALL, False)),
+    ],
+)
+def test_which_rows_score_and_rank_each_board(competition, board, manages, view):
+    assert rules.board_view(competition, board, manages=manages, now=NOW) == view
+
+
+def test_boards_list_their_submission_types():
+    assert set(rules.board_types(Board.COMPETITION)) == {SubmissionType.COMPETITION, SubmissionType.ALL}
+    assert set(rules.board_types(Board.EXPERIMENT)) == {SubmissionType.EXPERIMENT, SubmissionType.ALL}
+
+
+def test_hidden_scores_include_the_all_rows_score():
+    scores = {"all": {"accuracy": 0.9}, "public": {"accuracy": 0.8}, "private": {"accuracy": 1.0}}
+    intervals = {"all": [0.8, 1.0], "public": [0.7, 0.9], "private": [0.9, 1.0]}
+    shown, shown_ci = rules.visible_scores(OPEN, scores, intervals, manages=False, now=NOW)
+    assert shown == {"public": {"accuracy": 0.8}} and shown_ci == {"public": [0.7, 0.9]}
+    assert rules.visible_scores(OPEN, scores, intervals, manages=True, now=NOW) == (scores, intervals)
+    assert rules.visible_scores(CLOSED, scores, intervals, manages=False, now=NOW) == (scores, intervals)
+    assert rules.visible_scores(NO_SPLIT, scores, intervals, manages=False, now=NOW)[0] == scores
+    assert "private" in scores  # the caller's dicts are left alone
+
+
+def test_the_day_window_is_the_utc_day():
+    start, end = rules.day_window(NOW)
+    assert start == datetime(2026, 5, 17, tzinfo=UTC) and end == datetime(2026, 5, 18, tzinfo=UTC)
+    late_in_tokyo = datetime(2026, 5, 18, 8, 0, tzinfo=timezone(timedelta(hours=9)))  # 23:00 UTC on the 17th
+    assert rules.day_window(late_in_tokyo) == (start, end)
+    assert rules.day_window(end)[0] == end
+
+
+def test_what_counts_toward_the_quota():
+    assert rules.counts_toward_quota(SubmissionType.COMPETITION, SubmissionStatus.QUEUED)
+    assert rules.counts_toward_quota(SubmissionType.ALL, SubmissionStatus.SCORED)
+    assert not rules.counts_toward_quota(SubmissionType.EXPERIMENT, SubmissionStatus.SCORED)
+    assert not rules.counts_toward_quota(SubmissionType.COMPETITION, SubmissionStatus.FAILED)
+
+
+def test_the_quota_and_its_limit():
+    q = rules.quota(OPEN, 1, NOW)
+    assert (q.limit, q.used, q.remaining) == (3, 1, 2)
+    assert q.resets_at == datetime(2026, 5, 18, tzinfo=UTC)
+    assert rules.quota(OPEN, 7, NOW).remaining == 0
+    rules.check_quota(OPEN, 2, NOW, "iris")
+    with pytest.raises(QuotaExceeded, match="all 3 competition submissions for today on 'iris'"):
+        rules.check_quota(OPEN, 3, NOW, "iris")
