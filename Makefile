@@ -25,9 +25,10 @@ lint: $(VENV)/.installed-dev
 system-deps:
 	@bash scripts/system_deps.sh
 
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python bench/evaluation.py
 	$(BIN)/python bench/serving.py   # needs wrk (apt-get install wrk)
+	$(BIN)/python bench/leaderboard_page.py
 
 # Refresh the locks after changing dependencies in pyproject.toml (see CONTRIBUTING.md).
 lock: $(VENV)/.installed-dev

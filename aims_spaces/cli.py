@@ -10,8 +10,14 @@ from .errors import AimsError
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from .hub.server import run
-    from .hub.settings import Settings
+    try:
+        from .hub.server import run
+        from .hub.settings import Settings
+    except ImportError as e:  # a client-only install: say what is missing, not a traceback
+        raise SystemExit(
+            f"`aims serve` runs the hub, which needs the hub extra ({e.name} is missing): "
+            'pip install "aims-spaces[hub]"'
+        ) from None
 
     overrides = {
         k: v for k, v in {"host": args.host, "port": args.port, "home": args.home}.items() if v is not None

@@ -26,6 +26,7 @@ import httpx
 import pandas as pd
 
 from aims_spaces.core.retry import while_loading
+from aims_spaces.core.skops_audit import skops_class_name
 from aims_spaces.domain import (
     Board,
     ColumnType,
@@ -167,11 +168,11 @@ class PlaygroundUI:
     def submit(
         self,
         model_file: str | None,
-        original_file: str | None,
         predictions_file: str | None,
         submission_type: str,
         description: str,
         custom: str,
+        original_file: str | None,
         request: gr.Request,
     ) -> Iterator[tuple[str, pd.DataFrame]]:
         caller = self.need_login(request)
@@ -333,8 +334,9 @@ def _upload(
 ) -> SubmissionUpload:
     """The Submit tab's files as an upload. The hub takes models as ONNX only: a scikit-learn
     original (.skops) may go up beside its ONNX model, where the hub audits it without loading
-    it; converting one is the client's work (``pg.submit_model(model)``), on the participant's
-    machine."""
+    it (nothing ties the two files together: the original is for downloading, the score is the
+    ONNX model's own); converting one is the client's work (``pg.submit_model(model)``), on the
+    participant's machine."""
     upload = SubmissionUpload(meta=meta)
     if model_file:
         path = Path(model_file)
@@ -355,7 +357,7 @@ def _upload(
             raise InvalidModel("an original goes up beside its ONNX model: choose the .onnx file too")
         upload.original = path.read_bytes()
         if original_format(upload.original) == "skops":
-            meta.framework = "sklearn"
+            meta.framework, meta.model_type = "sklearn", skops_class_name(upload.original)
     if predictions_file:
         upload.predictions = _read_predictions_csv(predictions_file)
     return upload
@@ -671,7 +673,8 @@ def build_playground_app(
         remove_btn.click(ui.remove_member, inputs=member_name, outputs=members, api_visibility="private")
         submit_btn.click(
             ui.submit,
-            inputs=[model_file, original_file, predictions_file, submission_type, description, custom],
+            # The original comes last, so callers of the API's earlier five inputs are unaffected.
+            inputs=[model_file, predictions_file, submission_type, description, custom, original_file],
             outputs=[submit_status, submit_row],
             api_name="submit",
         )

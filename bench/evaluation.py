@@ -96,7 +96,7 @@ def main() -> None:
         from aims_spaces.hub.registry import PlaygroundRow, SubmissionRow
         from aims_spaces.hub.service import Hub
         from aims_spaces.hub.settings import Settings
-        from evaluators import ray_queue
+        from evaluators import jobs
 
         local = Hub.open(Settings(home=home))
         with local.registry.session() as s:
@@ -104,16 +104,16 @@ def main() -> None:
             pg_row = s.get(PlaygroundRow, row.playground_id)
             job = local.submissions._job(pg_row, row)
         local.close()
-        ray_queue.run_job(job)
+        jobs.run_job(job)
         cached, stateless = [], []
         for _ in range(args.runs):
             t = time.perf_counter()
-            ray_queue.run_job(job)
+            jobs.run_job(job)
             cached.append(time.perf_counter() - t)
         for _ in range(args.runs):
-            ray_queue._cache.clear()
+            jobs._cache.clear()
             t = time.perf_counter()
-            ray_queue.run_job(job)
+            jobs.run_job(job)
             stateless.append(time.perf_counter() - t)
 
     med = statistics.median

@@ -14,6 +14,10 @@ header() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "${compile[@]}" --extra hub --extra torch --extra dev -o "$tmp/dev.txt" pyproject.toml
+# pip-compile writes the local version of the CPU build this machine holds (2.13.0+cpu), which
+# only its disk and PyTorch's own index carry; `torch==2.13.0` takes that build here and still
+# resolves elsewhere.
+sed -i -E 's/^torch==2\.13\.0\+cpu$/torch==2.13.0/' "$tmp/dev.txt"
 { header "hub, torch and the tools" test; cat "$tmp/dev.txt"; } > requirements/dev.txt
 "${compile[@]}" --extra hub -c requirements/dev.txt -o "$tmp/hub.txt" pyproject.toml
 { header "the hub" run; cat "$tmp/hub.txt"; } > requirements/hub.txt

@@ -298,7 +298,7 @@ class ModelPlayground:
             input_dict: Model Share AI style extras; its ``description`` is used if given.
             preprocessor: how raw inputs become the model's inputs, as data: a `tokenizers`
                 tokenizer or transformers fast tokenizer (for text), or a document made with
-                :mod:`aims_spaces.preprocess`. Never a Python function.
+                :mod:`aims_spaces.core.preprocess` (``aims_spaces.ImageSpec``, ...). Never a Python function.
             optimizer, loss: a PyTorch model's optimizer and loss, recorded as metadata.
         """
         stype = parse_enum(SubmissionType, submission_type, "submission_type")

@@ -230,7 +230,7 @@ class OnnxModel:
         self.task_type = signature.task_type
         self.classes = list(signature.classes or [])
         self.threads = threads
-        self.preprocessor = preprocessor  # an aims_spaces.preprocess.Preprocessor, or None
+        self.preprocessor = preprocessor  # an aims_spaces.core.preprocess.Preprocessor, or None
 
     def load(self) -> OnnxModel:
         import onnxruntime as ort
@@ -255,7 +255,7 @@ class OnnxModel:
             kind = next(c.dtype.value for c in self.schema if c.dtype.media)
             raise InvalidModel(
                 f"a model for {kind} input needs a preprocessor spec saying how to turn a file into "
-                "its input tensor (see aims_spaces.preprocess)"
+                "its input tensor (see aims_spaces.core.preprocess: ImageSpec, AudioSpec, VideoSpec)"
             )
         else:
             self.feeds_ = plan_feeds(self.session_.get_inputs(), self.schema, column_map)

@@ -30,6 +30,8 @@ from ..errors import InvalidEvalData, InvalidSpec, QuotaExceeded
 
 # Submission types that take part in the competition (and count toward its quota).
 COMPETING = (SubmissionType.COMPETITION, SubmissionType.ALL)
+# States of a submission that use up a quota entry: a failed evaluation gives it back.
+COUNTED = (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING, SubmissionStatus.SCORED)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,9 @@ def day_window(now: datetime) -> tuple[datetime, datetime]:
 
 
 def counts_toward_quota(submission_type: SubmissionType, status: SubmissionStatus) -> bool:
-    return submission_type in COMPETING and status is not SubmissionStatus.FAILED
+    """Whether a submission uses up one of the day's entries (the registry query counts the
+    same two sets, :data:`COMPETING` and :data:`COUNTED`)."""
+    return submission_type in COMPETING and status in COUNTED
 
 
 def quota(competition: Competition, used: int, now: datetime) -> QuotaInfo:

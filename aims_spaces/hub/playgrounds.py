@@ -31,7 +31,6 @@ from ..domain import (
     PlaygroundInfo,
     PlaygroundSpec,
     QuotaInfo,
-    SubmissionStatus,
     TaskType,
     check_playground_name,
     parse_enum,
@@ -405,7 +404,7 @@ class Playgrounds:
                 SubmissionRow.playground_id == pg.id,
                 SubmissionRow.user_id == caller.user_id,
                 SubmissionRow.submission_type.in_([t.value for t in competition.COMPETING]),
-                SubmissionRow.status != SubmissionStatus.FAILED.value,
+                SubmissionRow.status.in_([s.value for s in competition.COUNTED]),
                 SubmissionRow.created_at >= start,
             )
         )

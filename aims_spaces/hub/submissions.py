@@ -65,7 +65,7 @@ class SubmissionUpload:
     meta: SubmissionMeta
     model: bytes | None = None
     original: bytes | None = None  # the original: scikit-learn as skops, PyTorch/Keras weights as safetensors
-    preprocessor: bytes | None = None  # an aims_spaces.preprocess document (data, never code)
+    preprocessor: bytes | None = None  # an aims_spaces.core.preprocess document (data, never code)
     predictions: pd.DataFrame | None = None
 
 

@@ -142,3 +142,50 @@ class HubProcess:
                 pass
         psutil.wait_procs(kids, timeout=20)
         self.proc = None
+
+
+def copy_scored_submission(home: Path, playground: str, description: str, total: int, seed: int = 0) -> None:
+    """Fill a playground's board up to ``total`` versions with copies of its scored submission
+    named ``description``, each with another accuracy, written straight into the registry (a
+    board only reads them). For tests and benchmarks of big boards; the hub need not be stopped
+    (SQLite in WAL mode takes the writes beside it)."""
+    import random
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from .registry import PlaygroundRow, Registry, SubmissionRow
+
+    registry = Registry(f"sqlite:///{home / 'registry.db'}")
+    rng = random.Random(seed)
+    skip = {"id", "version", "description", "scores", "intervals", "created_at", "scored_at"}
+    try:
+        with registry.session() as s:
+            first = s.scalar(
+                select(SubmissionRow)
+                .join(PlaygroundRow, PlaygroundRow.id == SubmissionRow.playground_id)
+                .where(PlaygroundRow.name == playground, SubmissionRow.description == description)
+            )
+            if first is None or first.scored_at is None:
+                raise ValueError(f"{playground!r} has no scored submission described {description!r}")
+            fields = {
+                c.name: getattr(first, c.key) for c in SubmissionRow.__table__.columns if c.name not in skip
+            }
+            fields.pop("scored_predictions_sha256")
+            stem = description.rsplit(" ", 1)[0]
+            for version in range(first.version + 1, total + 1):
+                acc = round(rng.uniform(0.6, 1.0), 4)
+                s.add(
+                    SubmissionRow(
+                        **fields,
+                        version=version,
+                        description=f"{stem} {version}",
+                        scores={split: {**values, "accuracy": acc} for split, values in first.scores.items()},
+                        intervals={k: [acc - 0.05, min(acc + 0.05, 1.0)] for k in first.intervals},
+                        created_at=first.created_at + timedelta(seconds=version),
+                        scored_at=first.scored_at + timedelta(seconds=version),
+                    )
+                )
+            s.get(PlaygroundRow, first.playground_id).next_version = total + 1
+    finally:
+        registry.dispose()

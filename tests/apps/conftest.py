@@ -12,6 +12,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from aims_spaces import ModelPlayground
+from aims_spaces.hub.testing import copy_scored_submission
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -93,42 +94,11 @@ def web_secret(users, iris) -> ModelPlayground:
 def big_board(hub, users, iris) -> str:
     """A playground with 5,000 scored submissions: one scored by the hub, 4,999 copies of it with
     other scores written straight into the registry (the leaderboard only reads them)."""
-    import random
-    from datetime import timedelta
-
-    from sqlalchemy import select
-
-    from aims_spaces.hub.registry import PlaygroundRow, Registry, SubmissionRow
-
     owner = users("wendy")
     pg = ModelPlayground(input_type="tabular", task_type="classification", name="web-big", client=owner)
     pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
     pg.submit_model(
         model=LogisticRegression(max_iter=1000).fit(iris["X_train"], iris["y_train"]), description="v-bulk 1"
     ).wait()
-    registry = Registry(f"sqlite:///{hub.home / 'registry.db'}")
-    rng = random.Random(0)
-    skip = {"id", "version", "description", "scores", "intervals", "created_at", "scored_at"}
-    with registry.session() as s:
-        first = s.scalar(select(SubmissionRow).where(SubmissionRow.description == "v-bulk 1"))
-        fields = {
-            c.name: getattr(first, c.key) for c in SubmissionRow.__table__.columns if c.name not in skip
-        }
-        fields.pop("scored_predictions_sha256")
-        for version in range(2, 5001):
-            acc = round(rng.uniform(0.6, 1.0), 4)
-            scores = {split: {**values, "accuracy": acc} for split, values in first.scores.items()}
-            s.add(
-                SubmissionRow(
-                    **fields,
-                    version=version,
-                    description=f"v-bulk {version}",
-                    scores=scores,
-                    intervals={k: [acc - 0.05, min(acc + 0.05, 1.0)] for k in first.intervals},
-                    created_at=first.created_at + timedelta(seconds=version),
-                    scored_at=first.scored_at + timedelta(seconds=version),
-                )
-            )
-        s.get(PlaygroundRow, first.playground_id).next_version = 5001
-    registry.dispose()
+    copy_scored_submission(hub.home, pg.name, "v-bulk 1", 5000)
     return pg.name

@@ -67,3 +67,6 @@ def test_a_plain_install_is_a_working_client(tmp_path, hub, users):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "client ok" in out.stdout
+    # The hub is not part of it, and `aims serve` says so in one line.
+    serve = subprocess.run([str(venv / "bin" / "aims"), "serve"], env=env, capture_output=True, text=True)
+    assert serve.returncode != 0 and 'pip install "aims-spaces[hub]"' in serve.stderr, serve.stderr[-2000:]

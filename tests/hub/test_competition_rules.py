@@ -117,6 +117,7 @@ def test_what_counts_toward_the_quota():
     assert rules.counts_toward_quota(SubmissionType.ALL, SubmissionStatus.SCORED)
     assert not rules.counts_toward_quota(SubmissionType.EXPERIMENT, SubmissionStatus.SCORED)
     assert not rules.counts_toward_quota(SubmissionType.COMPETITION, SubmissionStatus.FAILED)
+    assert set(rules.COUNTED) == set(SubmissionStatus) - {SubmissionStatus.FAILED}
 
 
 def test_the_quota_and_its_limit():
