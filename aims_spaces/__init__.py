@@ -25,6 +25,7 @@ from .domain import (
 from .errors import (
     AimsError,
     AuthenticationRequired,
+    CompetitionClosed,
     Conflict,
     EvaluationFailed,
     HubUnavailable,
@@ -34,6 +35,7 @@ from .errors import (
     InvalidName,
     InvalidPredictions,
     InvalidSpec,
+    LimitReached,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
@@ -41,6 +43,7 @@ from .errors import (
     PlaygroundNotFound,
     QuotaExceeded,
     SubmissionNotFound,
+    TooManyAttempts,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +84,7 @@ __all__ = [
     "AudioSpec",
     "AuthenticationRequired",
     "Board",
+    "CompetitionClosed",
     "Conflict",
     "EvaluationFailed",
     "HubClient",
@@ -94,6 +98,7 @@ __all__ = [
     "InvalidPredictions",
     "InvalidSpec",
     "Leaderboard",
+    "LimitReached",
     "Metric",
     "ModelPlayground",
     "NotFound",
@@ -112,6 +117,7 @@ __all__ = [
     "SubmissionType",
     "TaskType",
     "TokenizerSpec",
+    "TooManyAttempts",
     "VideoSpec",
     "__version__",
     "login",

@@ -120,7 +120,7 @@ def parse_enum(enum: type[E], value: Any, what: str) -> E:
 
 
 def check_playground_name(name: Any) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidName(
             f"invalid playground name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
             "starting and ending with a letter or digit (no '/', '.', spaces or other path "
@@ -130,12 +130,84 @@ def check_playground_name(name: Any) -> str:
 
 
 def check_username(name: Any) -> str:
-    if not isinstance(name, str) or not USERNAME_PATTERN.match(name):
+    if not isinstance(name, str) or not USERNAME_PATTERN.fullmatch(name):
         raise InvalidName(
             f"invalid username {name!r}: use 1-40 letters, digits, '-', '_' or '.', starting and "
             "ending with a letter or digit"
         )
     return name
+
+
+MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in every registry backend
+# Control characters other than tab and newline (C0, DEL, C1) and the Unicode line/paragraph
+# separators; lone surrogates are caught by the UTF-8 round trip in check_text.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_JSON_DEPTH = 32
+
+
+def check_version(version: Any, what: str = "version") -> int:
+    """A submission version: a whole number in 1..2**31-1 (larger ones exist in no registry)."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidSpec(f"{what} must be a whole number, got {version!r}")
+    if not 1 <= version <= MAX_VERSION:
+        raise InvalidSpec(f"{what} must be between 1 and {MAX_VERSION}, got {version}")
+    return version
+
+
+def check_text(value: Any, what: str, *, max_length: int, multiline: bool = False) -> str:
+    """Text a user gave (a description, a token's label, a metadata string): a ``str`` of valid
+    Unicode (no lone surrogates) without control characters (tab and newline allowed in
+    ``multiline`` text), at most ``max_length`` characters."""
+    if not isinstance(value, str):
+        raise InvalidSpec(f"{what} must be text, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidSpec(f"{what} is not valid Unicode text (it holds a lone surrogate)") from None
+    if (_CONTROL if multiline else _CONTROL_ONE_LINE).search(value):
+        allowed = " (tab and newline are fine)" if multiline else ""
+        raise InvalidSpec(f"{what} holds control characters{allowed}")
+    if len(value) > max_length:
+        raise InvalidSpec(f"{what} is longer than {max_length:,} characters ({len(value):,})")
+    return value
+
+
+def check_json(value: Any, what: str, *, max_text: int = 10_000) -> Any:
+    """A JSON document a user gave (metadata): finite numbers only (NaN and infinities are not
+    JSON), text keys, valid text, at most :data:`MAX_JSON_DEPTH` levels deep."""
+
+    def walk(v: Any, path: str, depth: int) -> None:
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidSpec(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+        if v is None or isinstance(v, bool):
+            return
+        if isinstance(v, int):
+            if abs(v) > 2**63 - 1:
+                raise InvalidSpec(f"{what}{path}: the integer {v} is out of range (64 bits at most)")
+            return
+        if isinstance(v, float):
+            if v != v or v in (float("inf"), float("-inf")):
+                raise InvalidSpec(f"{what}{path}: {v} is not a finite number (JSON has no NaN or infinity)")
+            return
+        if isinstance(v, str):
+            check_text(v, f"{what}{path}", max_length=max_text, multiline=True)
+            return
+        if isinstance(v, dict):
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    raise InvalidSpec(f"{what}{path}: keys must be text, got {type(k).__name__}")
+                check_text(k, f"{what}{path}: a key", max_length=256)
+                walk(item, f"{path}.{k}", depth + 1)
+            return
+        if isinstance(v, (list, tuple)):
+            for i, item in enumerate(v):
+                walk(item, f"{path}[{i}]", depth + 1)
+            return
+        raise InvalidSpec(f"{what}{path}: {type(v).__name__} is not a JSON value")
+
+    walk(value, "", 0)
+    return value
 
 
 class ColumnType(StrEnum):
@@ -197,6 +269,22 @@ class UserInfo(_Frozen):
     username: str = Field(description="The user's login name.")
     is_admin: bool = Field(description="Admins may create users and manage every playground.")
     created_at: datetime = Field(description="When the account was created (UTC).")
+
+
+class TokenKind(StrEnum):
+    API = "api"  # `aims login`, the REST login, a new user's first token
+    SESSION = "session"  # the web UI's login cookie
+
+
+class TokenDetails(_Frozen):
+    """One of the caller's tokens, as listed for review (the token itself is never shown again)."""
+
+    id: int = Field(description="Identifies the token for revoking it.")
+    name: str = Field(description="The label given at login (where it is used).")
+    kind: TokenKind = Field(description="api (aims login, REST) or session (a web login).")
+    created_at: datetime = Field(description="When it was issued (UTC).")
+    expires_at: datetime = Field(description="When it stops working (UTC).")
+    current: bool = Field(description="The token this request was made with.")
 
 
 class TokenInfo(_Frozen):

@@ -12,15 +12,19 @@ builtin exception that fits, so ``except LookupError`` works as a Python user ex
     │   └── InvalidModel                          422    not ONNX, inputs that do not fit, unsafe skops
     ├── AuthenticationRequired (PermissionError)  401 -- no token, or a wrong one
     ├── PermissionDenied (PermissionError)        403 -- known caller, not allowed
+    │   ├── LimitReached                          403    an account's playgrounds, storage or deployments
+    │   └── ForbiddenOrigin                       403    a state-changing form post from another site
     ├── NotFound (LookupError)                    404
     │   ├── PlaygroundNotFound                    404
     │   ├── SubmissionNotFound                    404
     │   └── UserNotFound                          404
     ├── Conflict                                  409
     │   ├── PlaygroundExists                      409
-    │   └── UserExists                            409
+    │   ├── UserExists                            409
+    │   └── CompetitionClosed                     409    a competition submission after the close
     ├── PayloadTooLarge                           413
-    ├── QuotaExceeded                             429 -- competition submissions per day
+    ├── QuotaExceeded                             429 -- submissions per day while a competition is open
+    ├── TooManyAttempts                           429 -- failed logins, per user and per address
     ├── ModelLoading                              503 -- the runtime model is still loading (Retry-After)
     ├── DeploymentFailed                          503 -- a model could not be loaded to serve
     ├── EvaluationFailed                          422 -- the client's wait() on a submission that failed
@@ -99,6 +103,14 @@ class UserNotFound(NotFound):
     pass
 
 
+class LimitReached(PermissionDenied):
+    """An account holds as many playgrounds, stored bytes or deployed models as it may."""
+
+
+class ForbiddenOrigin(PermissionDenied):
+    """A state-changing request sent by a page of another site (cross-site request forgery)."""
+
+
 class Conflict(AimsError):
     status_code = 409
 
@@ -111,11 +123,21 @@ class UserExists(Conflict):
     pass
 
 
+class CompetitionClosed(Conflict):
+    """The competition has closed (by its owner or its deadline): its standing is final."""
+
+
 class PayloadTooLarge(AimsError):
     status_code = 413
 
 
 class QuotaExceeded(AimsError):
+    status_code = 429
+
+
+class TooManyAttempts(AimsError):
+    """Too many failed logins for this user or from this address; wait and retry."""
+
     status_code = 429
 
 

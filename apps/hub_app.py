@@ -9,11 +9,11 @@ from aims_spaces.errors import AimsError
 from aims_spaces.hub import Hub
 
 from . import tables
-from .session import Sessions
+from .session import Sessions, cache_policy
 
 
-def build_hub_app(hub: Hub) -> gr.Blocks:
-    sessions = Sessions(hub)
+def build_hub_app(hub: Hub, sessions: Sessions | None = None) -> gr.Blocks:
+    sessions = sessions or Sessions(hub)
 
     def header(request: gr.Request) -> str:
         caller = sessions.of(request)
@@ -36,7 +36,7 @@ def build_hub_app(hub: Hub) -> gr.Blocks:
             rows.append((info, best, serving.get(info.name)))
         return tables.playground_cards(rows)
 
-    with gr.Blocks(title="aims_spaces") as demo:
+    with gr.Blocks(title="aims_spaces", delete_cache=cache_policy(hub)) as demo:
         with gr.Row():
             gr.Markdown(
                 "# aims_spaces\nPlaygrounds for collaborative machine learning: submit models, "

@@ -42,7 +42,7 @@ from aims_spaces.hub.access import Caller
 from aims_spaces.hub.submissions import SubmissionUpload, original_format
 
 from . import tables
-from .session import Sessions
+from .session import Sessions, cache_policy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -518,16 +518,21 @@ def _demo_inputs(info: PlaygroundInfo) -> list[gr.components.Component]:
 
 
 def build_playground_app(
-    hub: Hub, name: str, *, serve_url: str | None = None, hub_url: str = ""
+    hub: Hub,
+    name: str,
+    *,
+    serve_url: str | None = None,
+    hub_url: str = "",
+    sessions: Sessions | None = None,
 ) -> gr.Blocks:
     """The Gradio app of playground ``name``."""
-    sessions = Sessions(hub)
+    sessions = sessions or Sessions(hub)
     ui = PlaygroundUI(hub, name, sessions, serve_url)
     info = hub.playgrounds.structure(name)  # the page's shape; what a visitor sees is checked per call
     metric = info.eval_metric.value
     example = hub.playgrounds.structure_example(name)
 
-    with gr.Blocks(title=f"{name} · aims_spaces") as demo:
+    with gr.Blocks(title=f"{name} · aims_spaces", delete_cache=cache_policy(hub)) as demo:
         with gr.Row():
             gr.Markdown(f"# {name}")
             header = gr.Markdown()

@@ -15,13 +15,26 @@ from aims_spaces.hub import Hub
 from aims_spaces.hub.access import Caller
 
 COOKIE = "aims_session"
-_TTL_S = 30.0
+# How long a token's answer is remembered: a revoked or expired session stops working within
+# this time on every page (logout forgets its own token at once).
+_TTL_S = 5.0
+
+
+def cache_policy(hub: Hub) -> tuple[int, int]:
+    """Gradio's ``delete_cache``: how often to look, and the age after which a cached file
+    (an upload, a download made for the caller) is deleted."""
+    age = int(hub.settings.web_cache_max_age_s)
+    return max(min(age // 4, 600), 10), age
 
 
 class Sessions:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self._cache: dict[str, tuple[float, Caller | None]] = {}
+
+    def forget(self, token: str) -> None:
+        """Drop what is remembered about ``token`` (it was just revoked)."""
+        self._cache.pop(token, None)
 
     def token_from(self, headers: Mapping[str, Any] | None, cookies: Mapping[str, Any] | None) -> str | None:
         auth = (headers or {}).get("authorization") or (headers or {}).get("Authorization")

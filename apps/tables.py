@@ -92,7 +92,16 @@ def comparison_html(infos: list[SubmissionInfo]) -> str:
         return ["background-color: #fff3b0; font-weight: 600" if len(values) > 1 else "" for _ in row]
 
     shown = frame.map(lambda v: round(v, SCORE_DIGITS) if isinstance(v, float) else v)
-    styler = shown.astype(str).replace({"nan": "", "None": ""}).style.apply(mark, axis=1)
+    styler = (
+        shown.astype(str)
+        .replace({"nan": "", "None": ""})
+        .style.apply(mark, axis=1)
+        # Participants write metadata keys and values: every cell and header is escaped (the
+        # Styler writes raw HTML by default, and gr.HTML renders it).
+        .format(escape="html")
+        .format_index(escape="html", axis=0)
+        .format_index(escape="html", axis=1)
+    )
     return '<div class="aims-compare">' + styler.to_html() + "</div>"
 
 

@@ -12,17 +12,21 @@ import html
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI, Form, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from aims_spaces.errors import AimsError
-from aims_spaces.hub import Hub
+from aims_spaces.domain import TokenKind
+from aims_spaces.errors import AimsError, TooManyAttempts
+from aims_spaces.hub import Hub, Settings
 
+from .guard import GradioGuard, WebHeaders, refuse
 from .hub_app import build_hub_app
 from .playground_app import CSS, build_playground_app
 from .session import COOKIE, Sessions
@@ -62,6 +66,7 @@ class PlaygroundApps:
 
     def __init__(self, hub: Hub, sessions: Sessions, serve_url: str | None, hub_url: str) -> None:
         self.hub = hub
+        self.settings = hub.settings
         self.sessions = sessions
         self.serve_url = serve_url
         self.hub_url = hub_url
@@ -101,6 +106,19 @@ class PlaygroundApps:
             return
         request = Request(scope)
         token = self.sessions.token_from(request.headers, request.cookies)
+        if "authorization" in request.headers and token is not None and not await self._valid(token):
+            # A mistyped token in a gradio_client call is refused as REST refuses it, not taken
+            # for a visitor (a stale cookie, by contrast, just means "logged out").
+            if scope["type"] == "http":
+                await refuse(
+                    scope,
+                    receive,
+                    send,
+                    401,
+                    "AuthenticationRequired",
+                    "the API token is not valid (revoked, expired, mistyped or from another hub)",
+                )
+            return
         refusal = await self._refusal(name, token)
         if refusal is not None:
             if scope["type"] == "http":
@@ -114,6 +132,19 @@ class PlaygroundApps:
         child = dict(scope)
         child["root_path"] = f"{root}/{name}"
         await app(child, receive, send)
+
+    async def _valid(self, token: str) -> bool:
+        caller = await asyncio.to_thread(self.sessions.caller, {"authorization": f"Bearer {token}"}, {})
+        return caller is not None
+
+    def upload_limit(self, scope: Scope) -> tuple[int, bool]:
+        """Visitors may upload what the demo takes (a prediction's size); members what a
+        submission takes."""
+        request = Request(scope)
+        caller = self.sessions.caller(request.headers, request.cookies)
+        if caller is None:
+            return self.settings.max_predict_bytes, True
+        return self.settings.max_upload_bytes, False
 
     async def _refusal(self, name: str, token: str | None) -> str | None:
         """Why the holder of ``token`` may not see playground ``name``, or None. A page load makes
@@ -147,13 +178,14 @@ class PlaygroundApps:
         async with self._lock:
             if name not in self._apps:
                 blocks = await asyncio.to_thread(
-                    build_playground_app, self.hub, name, serve_url=self.serve_url, hub_url=self.hub_url
+                    build_playground_app,
+                    self.hub,
+                    name,
+                    serve_url=self.serve_url,
+                    hub_url=self.hub_url,
+                    sessions=self.sessions,
                 )
-                sub = FastAPI()
-                gr.mount_gradio_app(sub, blocks, path="", css=CSS, footer_links=["api"])
-                # The sub-app's lifespan starts Gradio's queue; it stays open until the hub stops.
-                await self._stack.enter_async_context(sub.router.lifespan_context(sub))
-                self._apps[name] = sub
+                self._apps[name] = await mount_gradio(blocks, self.settings, self._stack, self.upload_limit)
             return self._apps[name]
 
     def forget(self, name: str) -> None:
@@ -171,40 +203,123 @@ class PlaygroundApps:
         await self._stack.aclose()
 
 
+async def mount_gradio(
+    blocks: gr.Blocks,
+    settings: Settings,
+    stack: AsyncExitStack,
+    upload_limit: Callable[[Scope], tuple[int, bool]],
+) -> ASGIApp:
+    """``blocks`` as its own FastAPI app behind a :class:`GradioGuard`, started (its queue runs
+    until ``stack`` closes)."""
+    sub = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    # With a CORSMiddleware of ours on the app, Gradio adds none of its own (which would answer
+    # any origin with credentials once the hub is reached by a host name).
+    sub.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=bool(settings.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["authorization", "content-type"],
+    )
+    gr.mount_gradio_app(
+        sub,
+        blocks,
+        path="",
+        css=CSS,
+        footer_links=["api"],
+        max_file_size=settings.max_upload_bytes,
+        run_history=False,
+        enable_monitoring=False,
+        show_error=False,
+        mcp_server=False,
+    )
+    # Gradio checks that a file named in a request was uploaded only once it believes it was
+    # launched; a mounted app never is. (GradioGuard checks more narrowly still: this app's files.)
+    blocks.has_launched = True
+    # The sub-app's lifespan starts Gradio's queue and its cache clean-up.
+    await stack.enter_async_context(sub.router.lifespan_context(sub))
+    return GradioGuard(sub, blocks, max_body=settings.max_request_bytes, upload_limit=upload_limit)
+
+
 def mount_web(app: FastAPI, hub: Hub, *, serve_url: str | None, hub_url: str) -> PlaygroundApps:
     """Add the login pages, the playground apps and the front page to the hub's FastAPI app."""
+    settings = hub.settings
     sessions = Sessions(hub)
+    session_max_age = int(settings.session_ttl_hours * 3600)
+
+    def address(request: Request) -> str | None:
+        return request.client.host if request.client else None
 
     @app.get("/login", include_in_schema=False)
     def login_form(next: str = "/") -> HTMLResponse:
         return HTMLResponse(_login_page(_safe_next(next)))
 
     @app.post("/login", include_in_schema=False)
-    def login(username: str = Form(""), password: str = Form(""), next: str = Form("/")) -> Any:
+    def login(
+        request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")
+    ) -> Any:
         try:
-            token = hub.accounts.login(username, password, token_name="web session")
+            token = hub.accounts.login(
+                username, password, token_name="web session", kind=TokenKind.SESSION, address=address(request)
+            )
         except AimsError as e:
-            return HTMLResponse(_login_page(_safe_next(next), e.message), status_code=401)
+            status = 429 if isinstance(e, TooManyAttempts) else 401
+            return HTMLResponse(_login_page(_safe_next(next), e.message), status_code=status)
         response = RedirectResponse(_safe_next(next), status_code=303)
-        response.set_cookie(COOKIE, token.token, httponly=True, samesite="lax", max_age=30 * 24 * 3600)
+        response.set_cookie(
+            COOKIE,
+            token.token,
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+            max_age=session_max_age,
+        )
+        return response
+
+    def logout(request: Request, next: str) -> RedirectResponse:
+        token = request.cookies.get(COOKIE)
+        if token:
+            try:
+                caller = hub.accounts.authenticate(token)
+                if caller is not None:
+                    hub.accounts.revoke(caller)  # the session ends on the hub, not only in this browser
+            except AimsError:
+                pass  # already expired or revoked: nothing left to end
+            sessions.forget(token)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.delete_cookie(COOKIE, httponly=True, samesite="lax", secure=settings.secure_cookies)
         return response
 
     @app.get("/logout", include_in_schema=False)
-    def logout(next: str = "/") -> RedirectResponse:
-        response = RedirectResponse(_safe_next(next), status_code=303)
-        response.delete_cookie(COOKIE)
-        return response
+    def logout_link(request: Request, next: str = "/") -> RedirectResponse:
+        return logout(request, next)
+
+    @app.post("/logout", include_in_schema=False)
+    def logout_form(request: Request, next: str = Form("/")) -> RedirectResponse:
+        return logout(request, next)
 
     playground_apps = PlaygroundApps(hub, sessions, serve_url, hub_url)
     hub.playgrounds.on_access_change(playground_apps.forget)
     hub.playgrounds.on_create(playground_apps.prebuild)
     app.mount("/p", playground_apps)
 
+    front = build_hub_app(hub, sessions)
+    front_app: dict[str, ASGIApp] = {}
+
+    async def front_page(scope: Scope, receive: Receive, send: Send) -> None:
+        if "app" not in front_app:
+            await refuse(scope, receive, send, 503, "HubUnavailable", "the hub is starting")
+            return
+        await front_app["app"](scope, receive, send)
+
     outer = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(app_: Any) -> Any:
         async with outer(app_) as state:
+            front_app["app"] = await mount_gradio(
+                front, settings, playground_apps._stack, playground_apps.upload_limit
+            )
             await playground_apps.start()
             try:
                 yield state
@@ -212,7 +327,20 @@ def mount_web(app: FastAPI, hub: Hub, *, serve_url: str | None, hub_url: str) ->
                 await playground_apps.close()
 
     app.router.lifespan_context = lifespan
-    gr.mount_gradio_app(app, build_hub_app(hub), path="", css=CSS, footer_links=["api"])
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=bool(settings.cors_origins),
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["authorization", "content-type"],
+    )
+    app.add_middleware(
+        WebHeaders,
+        allowed_origins=settings.cors_origins,
+        public_url=settings.url,
+        max_body=settings.max_request_bytes,
+    )
+    app.mount("/", front_page)
     return playground_apps
 
 

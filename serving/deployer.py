@@ -4,12 +4,11 @@ routes through the shared serving state."""
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 
 from aims_spaces.domain import Route
 from aims_spaces.errors import DeploymentFailed, InvalidModel
@@ -22,28 +21,7 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "aims_spaces"
 APP_NAME = "aims-predictions"
-
-
-def serve_environment(settings: Settings) -> dict[str, str]:
-    """Environment Ray must start with (every Ray process inherits it) for the chosen ingress."""
-    if not settings.serve_fast_ingress:
-        return {}
-    # HAProxy's admin socket path may hold at most 97 characters, and Ray adds a 40-character
-    # folder: keep the base short, and distinct per hub by its port.
-    haproxy = Path(tempfile.gettempdir()) / f"aims-serve-{settings.serve_port}"
-    haproxy.mkdir(parents=True, exist_ok=True)
-    return {
-        "RAY_SERVE_ENABLE_HA_PROXY": "1",
-        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.serve_stats_port),
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.serve_metrics_port),
-        "RAY_SERVE_HAPROXY_NBTHREAD": str(settings.serve_ingress_threads),
-        "RAY_SERVE_HAPROXY_METRICS_ENABLED": "1" if settings.serve_ingress_request_metrics else "0",
-        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(haproxy / "haproxy.cfg"),
-        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(haproxy / "admin.sock"),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(haproxy),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(haproxy / "server-state"),
-    }
+START_ATTEMPTS = 3
 
 
 class RayServeDeployer:
@@ -64,10 +42,22 @@ class RayServeDeployer:
             .remote()
         )
         ray.get(self.state.set_routes.remote(routes))
-        serve.start(
-            http_options={"host": self.settings.serve_host, "port": self.settings.serve_port},
-            logging_config={"enable_access_log": False},
-        )
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                serve.start(
+                    http_options={"host": self.settings.serve_host, "port": self.settings.serve_port},
+                    logging_config={"enable_access_log": False},
+                )
+                break
+            except (RayActorError, TimeoutError) as e:
+                # On a busy machine Serve's controller can give up on a proxy that was slow to
+                # answer its first ready checks; a second start finds the controller and goes on.
+                if attempt == START_ATTEMPTS:
+                    raise
+                log.warning(
+                    "Serve did not start (%s); trying again (%d of %d)", e, attempt + 1, START_ATTEMPTS
+                )
+                time.sleep(2.0 * attempt)
         s = self.settings
         config = ServeConfig(
             database_url=s.resolved_database_url,

@@ -23,6 +23,7 @@ class Caller:
     user_id: int
     username: str
     is_admin: bool = False
+    token_id: int | None = None  # the token this call came with (logout revokes it)
 
 
 class Access(IntEnum):

@@ -1,21 +1,44 @@
-"""Users, passwords and API tokens."""
+"""Users, passwords and API tokens.
+
+Tokens are stored hashed, expire (API tokens after ``token_ttl_days``, web sessions after
+``session_ttl_hours``), and can be listed and revoked by their owner; logging out revokes the
+session's token. Failed logins are rate-limited per username and per client address
+(:class:`LoginLimiter`), and passwords are hashed outside any registry transaction, so a burst
+of logins never holds the registry's write lock for the ~50 ms a scrypt hash takes.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain import TokenInfo, UserInfo, check_username
-from ..errors import AuthenticationRequired, InvalidInput, PermissionDenied, UserExists, UserNotFound
+from ..domain import TokenDetails, TokenInfo, TokenKind, UserInfo, check_text, check_username
+from ..errors import (
+    AuthenticationRequired,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+    UserExists,
+    UserNotFound,
+)
 from . import auth
 from .access import Caller
-from .registry import ApiTokenRow, Registry, UserRow
+from .registry import ApiTokenRow, Registry, UserRow, utcnow
+
+MAX_PASSWORD = 1024
+DEFAULT_TOKEN_TTL = timedelta(days=90)
+DEFAULT_SESSION_TTL = timedelta(hours=168)
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +55,96 @@ def _user_info(user: UserRow) -> UserInfo:
     return UserInfo(username=user.username, is_admin=user.is_admin, created_at=user.created_at)
 
 
+class LoginLimiter:
+    """Failed logins per username and per client address in a sliding window. In memory: a
+    restart forgets the counts, which only gives an attacker one more window."""
+
+    def __init__(self, per_user: int = 10, per_ip: int = 50, window_s: float = 900.0) -> None:
+        self.per_user = per_user
+        self.per_ip = per_ip
+        self.window_s = window_s
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        times = self._failures.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+        return times
+
+    def check(self, username: str, address: str | None) -> None:
+        """Raise :class:`TooManyAttempts` when this user or address failed too often lately."""
+        now = time.monotonic()
+        with self._lock:
+            for key, limit in (
+                (("user", username.lower()), self.per_user),
+                (("ip", address or "?"), self.per_ip),
+            ):
+                times = self._recent(key, now)
+                if len(times) >= limit:
+                    wait = int(times[0] + self.window_s - now) + 1
+                    raise TooManyAttempts(
+                        f"too many failed logins for this {'account' if key[0] == 'user' else 'address'}; "
+                        f"try again in {wait} s"
+                    )
+
+    def failed(self, username: str, address: str | None) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 100_000:  # a flood of made-up names: forget the oldest window
+                self._failures.clear()
+            for key in (("user", username.lower()), ("ip", address or "?")):
+                self._recent(key, now)
+                self._failures.setdefault(key, deque()).append(now)
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(("user", username.lower()), None)
+
+
 class Accounts:
     """Users and their credentials: the first admin, logins, API tokens, and turning a token into
     the :class:`~aims_spaces.hub.access.Caller` every other service takes."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        token_ttl: timedelta = DEFAULT_TOKEN_TTL,
+        session_ttl: timedelta = DEFAULT_SESSION_TTL,
+        limiter: LoginLimiter | None = None,
+    ) -> None:
         self.registry = registry
+        self.token_ttl = token_ttl
+        self.session_ttl = session_ttl
+        self.limiter = limiter or LoginLimiter()
+
+    def _token_row(self, user_id: int, token: str, name: str, kind: TokenKind) -> ApiTokenRow:
+        ttl = self.session_ttl if kind is TokenKind.SESSION else self.token_ttl
+        return ApiTokenRow(
+            user_id=user_id,
+            token_hash=auth.token_hash(token),
+            name=name[:128],
+            kind=kind.value,
+            expires_at=utcnow() + ttl,
+        )
 
     def ensure_admin(self, username: str, credentials_path: Path, hub_url: str) -> AdminCredentials | None:
         """On an empty registry create the admin and write its credentials (mode 0600)."""
+        password = auth.new_password()
+        password_hash = auth.hash_password(password)
+        token = auth.new_token()
         with self.registry.session() as s:
             if s.scalar(select(func.count()).select_from(UserRow)):
                 return None
-            password = auth.new_password()
-            token = auth.new_token()
-            user = UserRow(username=username, password_hash=auth.hash_password(password), is_admin=True)
+            user = UserRow(username=username, password_hash=password_hash, is_admin=True)
             s.add(user)
             s.flush()
-            s.add(ApiTokenRow(user_id=user.id, token_hash=auth.token_hash(token), name="first start"))
+            s.add(self._token_row(user.id, token, "first start", TokenKind.API))
             credentials_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = credentials_path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -69,26 +164,60 @@ class Accounts:
         return AdminCredentials(username, password, token, credentials_path)
 
     def authenticate(self, token: str | None) -> Caller | None:
-        """The caller a token belongs to; ``None`` for no token; an error for a wrong one."""
+        """The caller a token belongs to; ``None`` for no token; an error for a wrong, revoked or
+        expired one."""
         if not token:
             return None
+        if len(token) > 256:
+            raise AuthenticationRequired(
+                "the API token is not valid (revoked, expired, mistyped or from another hub)"
+            )
         with self.registry.session() as s:
             row = s.execute(
-                select(UserRow.id, UserRow.username, UserRow.is_admin)
+                select(UserRow.id, UserRow.username, UserRow.is_admin, ApiTokenRow.id.label("token_id"))
                 .join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
-                .where(ApiTokenRow.token_hash == auth.token_hash(token))
+                .where(ApiTokenRow.token_hash == auth.token_hash(token), ApiTokenRow.expires_at > utcnow())
             ).first()
         if row is None:
-            raise AuthenticationRequired("the API token is not valid (revoked, mistyped or from another hub)")
-        return Caller(user_id=row.id, username=row.username, is_admin=row.is_admin)
+            raise AuthenticationRequired(
+                "the API token is not valid (revoked, expired, mistyped or from another hub)"
+            )
+        return Caller(user_id=row.id, username=row.username, is_admin=row.is_admin, token_id=row.token_id)
 
-    def login(self, username: str, password: str, token_name: str = "") -> TokenInfo:
+    def login(
+        self,
+        username: str,
+        password: str,
+        token_name: str = "",
+        *,
+        kind: TokenKind = TokenKind.API,
+        address: str | None = None,
+    ) -> TokenInfo:
+        """A new token for a username and password. Failed attempts are rate-limited per user and
+        per ``address``; the password is checked outside any registry transaction."""
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise InvalidInput("username and password must be text")
+        check_text(token_name, "token_name", max_length=128)
+        wrong = AuthenticationRequired("wrong username or password")
+        self.limiter.check(username[:64], address)
+        if len(username) > 64 or len(password) > MAX_PASSWORD or not _is_text(username + password):
+            self.limiter.failed(username[:64], address)
+            raise wrong
         with self.registry.session() as s:
-            user = s.scalar(select(UserRow).where(UserRow.username == username))
-            if user is None or not auth.verify_password(password, user.password_hash):
-                raise AuthenticationRequired("wrong username or password")
-            token = auth.new_token()
-            s.add(ApiTokenRow(user_id=user.id, token_hash=auth.token_hash(token), name=token_name[:128]))
+            row = s.execute(
+                select(UserRow.id, UserRow.password_hash).where(UserRow.username == username)
+            ).first()
+        if row is None:
+            auth.verify_password(password, auth.DUMMY_HASH)  # the same time as a wrong password
+            self.limiter.failed(username, address)
+            raise wrong
+        if not auth.verify_password(password, row.password_hash):
+            self.limiter.failed(username, address)
+            raise wrong
+        self.limiter.succeeded(username)
+        token = auth.new_token()
+        with self.registry.session() as s:
+            s.add(self._token_row(row.id, token, token_name, kind))
         return TokenInfo(username=username, token=token)
 
     def create_user(
@@ -100,20 +229,19 @@ class Accounts:
         if not caller.is_admin:
             raise PermissionDenied("only an admin may create users")
         check_username(username)
-        if password is not None and len(password) < 8:
-            raise InvalidInput("the password must have at least 8 characters")
+        if password is not None:
+            check_password(password)
         password = password or auth.new_password()
+        password_hash = auth.hash_password(password)
         token = auth.new_token()
         try:
             with self.registry.session() as s:
                 if s.scalar(select(UserRow.id).where(UserRow.username == username)) is not None:
                     raise UserExists(f"user {username!r} already exists")
-                user = UserRow(
-                    username=username, password_hash=auth.hash_password(password), is_admin=is_admin
-                )
+                user = UserRow(username=username, password_hash=password_hash, is_admin=is_admin)
                 s.add(user)
                 s.flush()
-                s.add(ApiTokenRow(user_id=user.id, token_hash=auth.token_hash(token), name="created"))
+                s.add(self._token_row(user.id, token, "created", TokenKind.API))
                 info = _user_info(user)
         except IntegrityError:
             raise UserExists(f"user {username!r} already exists") from None
@@ -134,3 +262,69 @@ class Accounts:
         if uid is None:
             raise UserNotFound(f"no user named {username!r}")
         return uid
+
+    # --- the caller's own tokens --------------------------------------------------------------
+
+    def tokens(self, caller: Caller | None) -> list[TokenDetails]:
+        """The caller's tokens that have not expired, newest first (never the tokens themselves)."""
+        if caller is None:
+            raise AuthenticationRequired("listing tokens needs an API token")
+        with self.registry.session() as s:
+            rows = s.scalars(
+                select(ApiTokenRow)
+                .where(ApiTokenRow.user_id == caller.user_id, ApiTokenRow.expires_at > utcnow())
+                .order_by(ApiTokenRow.id.desc())
+            ).all()
+            return [
+                TokenDetails(
+                    id=r.id,
+                    name=r.name,
+                    kind=TokenKind(r.kind),
+                    created_at=r.created_at,
+                    expires_at=r.expires_at,
+                    current=r.id == caller.token_id,
+                )
+                for r in rows
+            ]
+
+    def revoke(self, caller: Caller | None, token_id: int | None = None) -> None:
+        """Revoke one of the caller's tokens (by id), or the one the caller is using (logout)."""
+        if caller is None:
+            raise AuthenticationRequired("revoking a token needs an API token")
+        target = caller.token_id if token_id is None else token_id
+        if isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= 2**63 - 1:
+            raise NotFound(f"you have no token with id {token_id!r}")
+        with self.registry.session() as s:
+            done = s.execute(
+                delete(ApiTokenRow).where(ApiTokenRow.id == target, ApiTokenRow.user_id == caller.user_id)
+            ).rowcount
+        if not done:
+            raise NotFound(f"you have no token with id {target}")
+        log.info("token %d of %s revoked", target, caller.username)
+
+    def purge_expired(self, older_than: timedelta = timedelta(days=30)) -> int:
+        """Delete tokens that expired more than ``older_than`` ago (housekeeping at start)."""
+        with self.registry.session() as s:
+            return int(
+                s.execute(delete(ApiTokenRow).where(ApiTokenRow.expires_at < utcnow() - older_than)).rowcount
+                or 0
+            )
+
+
+def check_password(password: object) -> str:
+    """A new password: 8 to 1024 characters of valid text."""
+    if not isinstance(password, str) or not _is_text(password):
+        raise InvalidInput("the password must be valid Unicode text")
+    if len(password) < 8:
+        raise InvalidInput("the password must have at least 8 characters")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput(f"the password may have at most {MAX_PASSWORD} characters")
+    return password
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..core.tabular import frame_to_parquet, parquet_to_frame
 from ..domain import (
+    MAX_VERSION,
     DeploymentInfo,
     Leaderboard,
     PlaygroundInfo,
@@ -31,11 +34,13 @@ from ..domain import (
     QuotaInfo,
     SubmissionInfo,
     SubmissionMeta,
+    TokenDetails,
     TokenInfo,
     UserInfo,
 )
 from ..errors import (
     AimsError,
+    AuthenticationRequired,
     InvalidEvalData,
     InvalidInput,
     InvalidPredictions,
@@ -46,6 +51,7 @@ from ..errors import (
     http_status,
 )
 from .access import Caller
+from .competition import MAX_DAILY_LIMIT
 from .service import Hub
 from .submissions import SubmissionUpload, original_format
 
@@ -69,38 +75,87 @@ def _parse_json(model: type[M], text: str, what: str) -> M:
         raise InvalidSpec(f"invalid {what}: {problems}") from None
 
 
-class BodySizeLimit:
-    """Refuse request bodies over the configured size with 413 before reading them."""
+UPLOADS = re.compile(r"^/api/playgrounds(?:/[^/]+/submissions)?/?$")  # POST: files
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ANONYMOUS_WRITES = frozenset({"/api/login"})
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header in raw ASGI headers."""
+    for key, value in headers:
+        if key == b"authorization":
+            text = value.decode("latin-1")
+            if text[:7].lower() == "bearer ":
+                return text[7:].strip() or None
+    return None
+
+
+class RequestGuard:
+    """Every REST request is checked before its body is read: a write must come with a valid
+    API token (so a stranger's upload is refused unread), and a body may be at most the size its
+    endpoint takes — ``max_upload_mb`` for the two upload endpoints, ``max_request_kb`` for the
+    rest. The caller found here is handed to the endpoint, which does not look it up again."""
+
+    def __init__(self, app: ASGIApp, hub: Hub) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.hub = hub
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        too_large = PayloadTooLarge(
-            f"the request is larger than the hub's limit of {self.max_bytes / 2**20:.0f} MiB "
-            "(AIMS_MAX_UPLOAD_MB)"
-        )
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _error_response(too_large)(scope, receive, send)
-            return
-        seen = 0
+        settings = self.hub.settings
+        method = scope["method"]
+        if method in WRITES and path not in ANONYMOUS_WRITES:
+            try:
+                caller = await run_in_threadpool(
+                    self.hub.accounts.authenticate, bearer_token(scope["headers"])
+                )
+                if caller is None:
+                    raise AuthenticationRequired(
+                        "this needs an API token: log in with `aims login`, or set AIMS_TOKEN"
+                    )
+            except AimsError as e:
+                await _error_response(e)(scope, receive, send)
+                return
+            scope.setdefault("state", {})["aims_caller"] = caller
+        if method == "POST" and UPLOADS.match(path):
+            limit, setting = settings.max_upload_bytes, "AIMS_MAX_UPLOAD_MB"
+        else:
+            limit, setting = settings.max_request_bytes, "AIMS_MAX_REQUEST_KB"
+        await limit_body(self.app, scope, receive, send, limit, setting)
 
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise too_large
-            return message
 
-        await self.app(scope, limited, send)
+async def limit_body(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int, setting: str
+) -> None:
+    """Pass the request on if its body fits in ``limit`` bytes; answer 413 otherwise (from the
+    Content-Length before reading anything, or as soon as a streamed body passes the limit)."""
+    too_large = PayloadTooLarge(f"the request body is larger than the limit of {_size(limit)} ({setting})")
+    length = None
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            length = value
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        await _error_response(too_large)(scope, receive, send)
+        return
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise too_large
+        return message
+
+    await app(scope, limited, send)
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n / 2**10:g} KiB"
 
 
 class ChangeSignal:
@@ -164,14 +219,17 @@ class CompetitionUpdate(BaseModel):
     deadline: datetime | None = Field(default=None, description="When the competition closes by itself.")
     clear_deadline: bool = Field(default=False, description="Remove the deadline.")
     daily_submission_limit: int | None = Field(
-        default=None, ge=1, description="Competition submissions per participant per UTC day."
+        default=None,
+        ge=1,
+        le=MAX_DAILY_LIMIT,
+        description="Scored submissions per participant per UTC day while the competition is open.",
     )
 
 
 class DeployRequest(BaseModel):
     """Which version to serve."""
 
-    version: int = Field(description="A scored submission's version that has a model.")
+    version: int = Field(ge=1, le=MAX_VERSION, description="A scored submission's version that has a model.")
 
 
 class Health(BaseModel):
@@ -189,11 +247,15 @@ def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller | None:
+    known = request.scope.get("state", {}).get("aims_caller")
+    if known is not None:  # a write: RequestGuard authenticated it before reading the body
+        return known  # type: ignore[no-any-return]
     hub: Hub = request.app.state.hub
     return hub.accounts.authenticate(credentials.credentials if credentials else None)
 
 
 CallerDep = Annotated[Caller | None, Depends(_caller)]
+VersionPath = Annotated[int, PathParam(ge=1, le=MAX_VERSION, description="The submission's version.")]
 
 
 def create_app(hub: Hub) -> FastAPI:
@@ -203,7 +265,7 @@ def create_app(hub: Hub) -> FastAPI:
         description="Playgrounds, fairly scored leaderboards and model submissions. "
         "Authenticate with `Authorization: Bearer <token>`.",
     )
-    app.add_middleware(BodySizeLimit, max_bytes=hub.settings.max_upload_bytes)
+    app.add_middleware(RequestGuard, hub=hub)
     signal = ChangeSignal()
     hub.submissions.on_change(signal.notify)
     app.state.hub = hub
@@ -245,8 +307,31 @@ def create_app(hub: Hub) -> FastAPI:
     # --- accounts ---------------------------------------------------------------------------
 
     @api.post("/login", response_model=TokenInfo, tags=["accounts"])
-    def login(body: LoginRequest) -> TokenInfo:
-        return hub.accounts.login(body.username, body.password, body.token_name)
+    def login(body: LoginRequest, request: Request) -> TokenInfo:
+        """A new API token for a username and password. Failed attempts are limited per username
+        and per client address (429 with the wait in the message)."""
+        address = request.client.host if request.client else None
+        return hub.accounts.login(body.username, body.password, body.token_name, address=address)
+
+    @api.post("/logout", status_code=204, tags=["accounts"])
+    def logout(who: CallerDep) -> Response:
+        """Revoke the token this request is made with."""
+        hub.accounts.revoke(who)
+        return Response(status_code=204)
+
+    @api.get("/tokens", response_model=list[TokenDetails], tags=["accounts"])
+    def tokens(who: CallerDep) -> list[TokenDetails]:
+        """Your tokens that have not expired (API tokens and web sessions), newest first."""
+        return hub.accounts.tokens(who)
+
+    @api.delete("/tokens/{token_id}", status_code=204, tags=["accounts"])
+    def revoke_token(
+        token_id: Annotated[int, PathParam(ge=1, le=2**63 - 1, description="From GET /api/tokens.")],
+        who: CallerDep,
+    ) -> Response:
+        """Revoke one of your tokens: it stops working at once (web sessions: within seconds)."""
+        hub.accounts.revoke(who, token_id)
+        return Response(status_code=204)
 
     @api.get("/whoami", response_model=UserInfo, tags=["accounts"])
     def whoami(who: CallerDep) -> UserInfo:
@@ -411,7 +496,7 @@ def create_app(hub: Hub) -> FastAPI:
         tags=["submissions"],
         responses={200: {"content": {"application/octet-stream": {}}}},
     )
-    def artifact(name: str, version: int, kind: str, who: CallerDep) -> Response:
+    def artifact(name: str, version: VersionPath, kind: str, who: CallerDep) -> Response:
         data = hub.submissions.artifact(who, name, version, kind)
         suffix = {"model": "onnx", "preprocessor": "json"}.get(kind) or original_format(data)
         return Response(

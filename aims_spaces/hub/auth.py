@@ -29,6 +29,14 @@ def hash_password(password: str) -> str:
     return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
 
 
+# A real hash of a random password: checking a login for an unknown user against it takes as long
+# as checking a wrong password, so timing does not tell which usernames exist.
+DUMMY_HASH = (
+    "scrypt$16384$8$1$6d0a5f2b9c1e4a7d8f3b2c1d0e9f8a7b$"
+    "3c9b0e1f2a4d6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e"
+)
+
+
 def verify_password(password: str, stored: str | None) -> bool:
     if not stored:
         return False

@@ -10,8 +10,19 @@ rules:
   with the private one: with the public score beside it, it would give the private one away.
 - **Which rows rank which board.** The competition board ranks on the public rows until the
   close, then on the private rows. The experiment board shows and ranks what the viewer may see.
-- **Quotas.** Each participant has ``daily_limit`` competition submissions per UTC day
-  (``competition`` and ``all`` submissions count, failed ones do not).
+- **On time or refused.** A competition (or ``all``) submission after the close or the deadline
+  is refused, so the private standing is frozen at the close: it lists only submissions made
+  before it. Experiments stay open.
+- **Quotas.** Each participant has ``daily_limit`` scored submissions per UTC day while the
+  competition is open: ``competition`` and ``all`` submissions always count, and so do
+  experiments, because their public-row scores would otherwise let a participant probe the
+  labels without limit (those who manage the playground excepted: they hold the labels).
+  Failed evaluations give their entry back. After the close, experiments are unlimited.
+- **Precision.** While the competition is open, the scores a participant sees are rounded to
+  ``score_digits`` significant digits (and ranked on those rounded values), so one submission
+  reveals only a few digits about the public rows.
+- **Artifacts.** Until the close a submission's files (model, original, preprocessor) are for
+  its submitter and those who manage the playground; afterwards for everyone who may read.
 
 Callers pass ``now`` (timezone-aware UTC) and whether the viewer manages the playground; the
 services read both from the registry and the access rules.
@@ -19,6 +30,7 @@ services read both from the registry and the access rules.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..domain import Board, QuotaInfo, Split, SubmissionStatus, SubmissionType
-from ..errors import InvalidEvalData, InvalidSpec, QuotaExceeded
+from ..errors import CompetitionClosed, InvalidEvalData, InvalidSpec, QuotaExceeded
 
 # Submission types that take part in the competition (and count toward its quota).
 COMPETING = (SubmissionType.COMPETITION, SubmissionType.ALL)
@@ -42,6 +54,7 @@ class Competition:
     deadline: datetime | None = None
     closed_at: datetime | None = None
     daily_limit: int = 5
+    score_digits: int | None = 4  # significant digits shown while open; None: full precision
 
     @property
     def has_split(self) -> bool:
@@ -52,6 +65,12 @@ class Competition:
         if self.closed_at is not None:
             return True
         return self.deadline is not None and self.deadline <= now
+
+    @property
+    def closes_at(self) -> datetime | None:
+        """When it closed or will close: the earlier of the owner's close and the deadline."""
+        times = [t for t in (self.closed_at, self.deadline) if t is not None]
+        return min(times) if times else None
 
 
 @dataclass(frozen=True)
@@ -77,10 +96,44 @@ def check_public_fraction(value: float) -> float:
     return float(value)
 
 
+MAX_DAILY_LIMIT = 10_000
+
+
 def check_daily_limit(value: int) -> int:
-    if value < 1:
-        raise InvalidSpec(f"daily_submission_limit must be at least 1, got {value}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSpec(f"daily_submission_limit must be a whole number, got {value!r}")
+    if not 1 <= value <= MAX_DAILY_LIMIT:
+        raise InvalidSpec(f"daily_submission_limit must be between 1 and {MAX_DAILY_LIMIT:,}, got {value}")
     return value
+
+
+def check_deadline_change(competition: Competition, now: datetime) -> None:
+    """A closed competition stays closed: its private standing is final."""
+    if competition.is_closed(now):
+        raise CompetitionClosed(
+            f"the competition closed at {_when(competition.closes_at)}; its deadline can no longer change"
+        )
+
+
+def check_accepts(
+    competition: Competition, submission_type: SubmissionType, now: datetime, playground: str
+) -> None:
+    """Refuse a competition (or ``all``) submission once the competition has closed."""
+    if submission_type in COMPETING and competition.is_closed(now):
+        raise CompetitionClosed(
+            f"the competition on {playground!r} closed at {_when(competition.closes_at)}; "
+            "submissions to it are no longer accepted (submit with submission_type='experiment')"
+        )
+
+
+def on_time(competition: Competition, created_at: datetime) -> bool:
+    """Whether a submission made at ``created_at`` was before the close (the frozen standing)."""
+    closes = competition.closes_at
+    return closes is None or created_at < closes
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "an unknown time"
 
 
 def split_rows(n: int, public_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -122,6 +175,36 @@ def board_types(board: Board) -> tuple[SubmissionType, ...]:
     return (SubmissionType.EXPERIMENT, SubmissionType.ALL)
 
 
+def shown_digits(competition: Competition, *, manages: bool, now: datetime) -> int | None:
+    """Significant digits of the scores a viewer sees: rounded while the competition is open
+    (for everyone but those who manage it), full precision after the close."""
+    if manages or competition.is_closed(now):
+        return None
+    return competition.score_digits
+
+
+def round_value(value: Any, digits: int | None) -> Any:
+    """``value`` rounded to ``digits`` significant digits (non-numbers and None pass through)."""
+    if digits is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if value == 0 or not math.isfinite(value):
+        return float(value)
+    return float(f"{value:.{digits}g}")
+
+
+def round_scores(scores: dict[str, Any], digits: int | None) -> dict[str, Any]:
+    """Metric → value, each rounded (see :func:`round_value`)."""
+    if digits is None:
+        return scores
+    return {k: round_value(v, digits) for k, v in scores.items()}
+
+
+def round_interval(interval: list[Any] | None, digits: int | None) -> list[Any] | None:
+    if digits is None or interval is None:
+        return interval
+    return [round_value(v, digits) for v in interval]
+
+
 def visible_scores(
     competition: Competition,
     scores: dict[str, Any],
@@ -130,13 +213,24 @@ def visible_scores(
     manages: bool,
     now: datetime,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The scores and intervals (by split) a viewer may see of one submission."""
+    """The scores and intervals (by split) a viewer may see of one submission, rounded as
+    :func:`shown_digits` says."""
     scores, intervals = dict(scores), dict(intervals)
     if competition.has_split and not sees_private_scores(competition, manages=manages, now=now):
         for split in (Split.PRIVATE.value, Split.ALL.value):
             scores.pop(split, None)
             intervals.pop(split, None)
+    digits = shown_digits(competition, manages=manages, now=now)
+    if digits is not None:
+        scores = {split: round_scores(values or {}, digits) for split, values in scores.items()}
+        intervals = {split: round_interval(values, digits) for split, values in intervals.items()}
     return scores, intervals
+
+
+def may_download(competition: Competition, *, is_submitter: bool, manages: bool, now: datetime) -> bool:
+    """A submission's files are for its submitter and those who manage the playground until the
+    close (so nobody resubmits the leader's model), then for every reader."""
+    return is_submitter or manages or competition.is_closed(now)
 
 
 def day_window(now: datetime) -> tuple[datetime, datetime]:
@@ -145,10 +239,33 @@ def day_window(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def counts_toward_quota(submission_type: SubmissionType, status: SubmissionStatus) -> bool:
+def counted_types(competition: Competition, *, manages: bool, now: datetime) -> tuple[SubmissionType, ...]:
+    """The submission types that use up the day's entries for this participant: the competing
+    ones always; experiments too while the competition is open, since their public-row scores
+    are as informative as a competition entry's (those who manage the playground excepted)."""
+    if manages or competition.is_closed(now):
+        return COMPETING
+    return tuple(SubmissionType)
+
+
+def counts_toward_quota(
+    competition: Competition,
+    submission_type: SubmissionType,
+    status: SubmissionStatus,
+    *,
+    manages: bool,
+    now: datetime,
+) -> bool:
     """Whether a submission uses up one of the day's entries (the registry query counts the
-    same two sets, :data:`COMPETING` and :data:`COUNTED`)."""
-    return submission_type in COMPETING and status in COUNTED
+    same sets, :func:`counted_types` and :data:`COUNTED`)."""
+    return submission_type in counted_types(competition, manages=manages, now=now) and status in COUNTED
+
+
+def needs_quota(
+    competition: Competition, submission_type: SubmissionType, *, manages: bool, now: datetime
+) -> bool:
+    """Whether a new submission of this type must fit in the day's quota."""
+    return submission_type in counted_types(competition, manages=manages, now=now)
 
 
 def quota(competition: Competition, used: int, now: datetime) -> QuotaInfo:
@@ -163,6 +280,7 @@ def check_quota(competition: Competition, used: int, now: datetime, playground: 
     q = quota(competition, used, now)
     if q.remaining <= 0:
         raise QuotaExceeded(
-            f"you have used all {q.limit} competition submissions for today on {playground!r}; "
-            f"more are allowed from {q.resets_at.isoformat()}"
+            f"you have used all {q.limit} submissions for today on {playground!r} (while its "
+            f"competition is open, experiments count too); more are allowed from "
+            f"{q.resets_at.isoformat(timespec='seconds')}"
         )

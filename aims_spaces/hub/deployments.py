@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain import DeploymentInfo, LatencySummary, Route, SubmissionStatus
-from ..errors import AimsError, InvalidSpec, NotFound, ServerError, SubmissionNotFound
+from ..errors import AimsError, InvalidSpec, LimitReached, NotFound, ServerError, SubmissionNotFound
 from .access import Access, Caller
 from .evaldata import EvalDataRepo
 from .playgrounds import Playgrounds
@@ -111,9 +111,10 @@ class Deployments:
         if route is None:
             self.deployer.remove(name)
             return
+        # Members or privacy changed, the model did not: send the routes again (replicas apply
+        # them within a sync, without loading anything), so access changes never wait on a load.
         with self._locks[name]:
-            self.deployer.stage(route)
-            self.deployer.activate(name)
+            self.deployer.set_routes(self.routes())
 
     def serving_versions(self) -> dict[str, int]:
         """Playground name -> the version it serves, from the registry (no access check: callers
@@ -150,9 +151,10 @@ class Deployments:
                 raise InvalidSpec(
                     f"playground {name!r} has no feature schema, so a model cannot serve requests"
                 )
+            assert caller is not None
+            self._check_count(s, pg, caller)
             route = self._route(s, pg, sub)
             pg_id, sub_id = pg.id, sub.id
-        assert caller is not None
         with self._locks[name]:
             deployer.stage(route)  # loads and warms on every replica, or raises
             try:
@@ -174,6 +176,23 @@ class Deployments:
             deployer.activate(name)
         log.info("%s now serves version %d", name, version)
         return self.get(caller, name)
+
+    def _check_count(self, s: Session, pg: PlaygroundRow, caller: Caller) -> None:
+        """An ordinary owner's playgrounds serve at most ``user_max_deployments`` models (a swap
+        on a playground that already serves one is always fine)."""
+        if caller.is_admin:
+            return
+        serving = s.scalars(
+            select(DeploymentRow.playground_id)
+            .join(PlaygroundRow, PlaygroundRow.id == DeploymentRow.playground_id)
+            .where(PlaygroundRow.owner_id == pg.owner_id)
+        ).all()
+        limit = self.playgrounds.settings.user_max_deployments
+        if pg.id not in serving and len(serving) >= limit:
+            raise LimitReached(
+                f"your playgrounds already serve {len(serving)} models, the most an account may "
+                f"(AIMS_USER_MAX_DEPLOYMENTS={limit}); undeploy one first or ask an admin"
+            )
 
     def undeploy(self, caller: Caller | None, name: str) -> None:
         deployer = self._need_deployer()

@@ -51,13 +51,19 @@ class Leaderboards:
         which = parse_enum(Board, board, "board")
         with self.registry.session() as s:
             pg = self.playgrounds.load(s, name, caller, Access.LEADERBOARD)
-            view = competition.board_view(pg.competition, which, manages=can_manage(pg, caller), now=utcnow())
-            scored = (
+            rules, now, manages = self.playgrounds.rules(pg), utcnow(), can_manage(pg, caller)
+            view = competition.board_view(rules, which, manages=manages, now=now)
+            digits = competition.shown_digits(rules, manages=manages, now=now)
+            scored: tuple[Any, ...] = (
                 SubmissionRow.playground_id == pg.id,
                 SubmissionRow.status == SubmissionStatus.SCORED.value,
                 SubmissionRow.submission_type.in_([t.value for t in competition.board_types(which)]),
             )
-            key = (pg.id, pg.created_at, which, view, metadata)
+            closes_at = rules.closes_at
+            if which is Board.COMPETITION and closes_at is not None:
+                # The standing is frozen at the close: nothing submitted after it takes part.
+                scored += (SubmissionRow.created_at < closes_at,)
+            key = (pg.id, pg.created_at, which, view, digits, closes_at, metadata)
             stamp = tuple(
                 s.connection()
                 .execute(
@@ -89,7 +95,7 @@ class Leaderboards:
                 )
                 .all()
             )
-            result = build(pg, which, rows, view)
+            result = build(pg, which, rows, view, digits)
         with self._lock:
             self._cache[key] = (stamp, result)
             while len(self._cache) > self._cache_size:
@@ -97,8 +103,16 @@ class Leaderboards:
         return result
 
 
-def build(pg: PlaygroundRow, board: Board, subs: Sequence[Any], view: competition.BoardView) -> Leaderboard:
-    """Rank ``subs`` (rows with the columns of ``_BOARD_COLUMNS`` and ``username``) as ``view`` says."""
+def build(
+    pg: PlaygroundRow,
+    board: Board,
+    subs: Sequence[Any],
+    view: competition.BoardView,
+    digits: int | None = None,
+) -> Leaderboard:
+    """Rank ``subs`` (rows with the columns of ``_BOARD_COLUMNS`` and ``username``) as ``view``
+    says, on scores rounded to ``digits`` significant digits (ranked on what is shown, so the
+    order of equal-looking rows gives nothing away)."""
     metric = Metric(pg.eval_metric)
     shown, ranked, shows_private = view.shown, view.ranked, view.shows_private
     sign = -1.0 if metric.higher_is_better else 1.0
@@ -111,7 +125,7 @@ def build(pg: PlaygroundRow, board: Board, subs: Sequence[Any], view: competitio
     types = {t.value: t for t in SubmissionType}
 
     def key(sub: Any) -> tuple[bool, float, int]:
-        value = (sub.scores or {}).get(ranked_key, {}).get(metric_key)
+        value = competition.round_value((sub.scores or {}).get(ranked_key, {}).get(metric_key), digits)
         return (value is None, sign * value if value is not None else 0.0, sub.version)
 
     rows = []
@@ -128,8 +142,8 @@ def build(pg: PlaygroundRow, board: Board, subs: Sequence[Any], view: competitio
                 framework=sub.framework,
                 model_type=sub.model_type,
                 description=sub.description,
-                scores=scores.get(shown_key, {}),
-                interval=intervals.get(shown_key),
+                scores=competition.round_scores(scores.get(shown_key, {}), digits),
+                interval=competition.round_interval(intervals.get(shown_key), digits),
                 private_scores=scores.get(private_key) if shows_private else None,
                 private_interval=intervals.get(private_key) if shows_private else None,
                 verified=sub.verified,

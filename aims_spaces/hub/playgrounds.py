@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from ..core.tabular import (
 )
 from ..domain import (
     DEFAULT_METRIC,
+    NAME_PATTERN,
     Column,
     CompetitionInfo,
     InputType,
@@ -33,6 +35,8 @@ from ..domain import (
     QuotaInfo,
     TaskType,
     check_playground_name,
+    check_text,
+    check_username,
     parse_enum,
 )
 from ..errors import (
@@ -40,12 +44,13 @@ from ..errors import (
     InvalidEvalData,
     InvalidInput,
     InvalidSpec,
+    LimitReached,
     PlaygroundExists,
     PlaygroundNotFound,
     UserNotFound,
 )
 from . import competition
-from .access import Access, Caller, check, is_member
+from .access import Access, Caller, can_manage, check, is_member
 from .evaldata import EvalDataRepo
 from .registry import MemberRow, PlaygroundRow, Registry, SubmissionRow, UserRow, utcnow
 from .settings import Settings
@@ -54,6 +59,7 @@ log = logging.getLogger(__name__)
 
 
 SUPPORTED_INPUTS = tuple(InputType)
+MAX_DESCRIPTION = 50_000
 
 
 class Playgrounds:
@@ -94,12 +100,11 @@ class Playgrounds:
     # --- lookup ---------------------------------------------------------------------------
 
     def load(self, session: Session, name: str, caller: Caller | None, need: Access) -> PlaygroundRow:
-        pg = (
-            session.scalar(select(PlaygroundRow).where(PlaygroundRow.name == name))
-            if isinstance(name, str)
-            else None
-        )
-        return check(session, pg, str(name), caller, need)
+        # A string that cannot be a playground's name (bad characters, lone surrogates) names
+        # none: answer "not found" without asking the database.
+        valid = isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
+        pg = session.scalar(select(PlaygroundRow).where(PlaygroundRow.name == name)) if valid else None
+        return check(session, pg, str(name)[:80], caller, need)
 
     def info(self, session: Session, pg: PlaygroundRow, caller: Caller | None) -> PlaygroundInfo:
         owner = session.get(UserRow, pg.owner_id)
@@ -218,9 +223,12 @@ class Playgrounds:
             raise InvalidSpec(
                 f"eval_metric {metric.value!r} does not apply to {task.value}; use one of {allowed}"
             )
+        check_text(spec.description, "description", max_length=MAX_DESCRIPTION, multiline=True)
         public_fraction = competition.check_public_fraction(spec.public_fraction)
         limit = competition.check_daily_limit(
-            spec.daily_submission_limit or self.settings.daily_submission_limit
+            self.settings.daily_submission_limit
+            if spec.daily_submission_limit is None
+            else spec.daily_submission_limit
         )
         deadline = competition.as_utc(spec.competition_deadline)
 
@@ -265,10 +273,17 @@ class Playgrounds:
             schema = infer_schema(example, "example_data", categorical=not text)
 
         is_public = competition.split_rows(n, public_fraction, np.random.default_rng(secrets.randbits(64)))
+        data_bytes = sum(
+            int(frame.memory_usage(index=False, deep=True).sum())
+            for frame in (features, example, pd.DataFrame({"y": labels}))
+            if frame is not None
+        )
 
         with self.registry.session() as s:
             if s.scalar(select(PlaygroundRow.id).where(PlaygroundRow.name == name)) is not None:
                 raise PlaygroundExists(f"a playground named {name!r} already exists")
+            self._check_count(s, caller)
+            self.check_storage(s, caller, data_bytes)
         eval_data_id = self.evaldata.save(
             labels=labels, is_public=is_public, features=features, example=example
         )
@@ -290,6 +305,7 @@ class Playgrounds:
                     public_fraction=public_fraction,
                     competition_deadline=deadline,
                     daily_submission_limit=limit,
+                    data_bytes=data_bytes,
                 )
                 s.add(pg)
                 s.flush()
@@ -307,6 +323,19 @@ class Playgrounds:
             except Exception:  # the playground exists; a listener failing must not say otherwise
                 log.exception("create listener failed for %s", name)
         return info
+
+    def _check_count(self, session: Session, caller: Caller) -> None:
+        if caller.is_admin:
+            return
+        owned = session.scalar(
+            select(func.count()).select_from(PlaygroundRow).where(PlaygroundRow.owner_id == caller.user_id)
+        )
+        limit = self.settings.user_max_playgrounds
+        if int(owned or 0) >= limit:
+            raise LimitReached(
+                f"your account owns {owned} playgrounds, the most an account may "
+                f"(AIMS_USER_MAX_PLAYGROUNDS={limit}); delete one first or ask an admin"
+            )
 
     def delete(self, caller: Caller | None, name: str) -> None:
         with self.registry.session() as s:
@@ -337,6 +366,7 @@ class Playgrounds:
     # --- members and competition -------------------------------------------------------------
 
     def add_member(self, caller: Caller | None, name: str, username: str) -> PlaygroundInfo:
+        check_username(username)
         with self.registry.session() as s:
             pg = self.load(s, name, caller, Access.MANAGE)
             uid = s.scalar(select(UserRow.id).where(UserRow.username == username))
@@ -376,6 +406,8 @@ class Playgrounds:
             competition.check_daily_limit(daily_submission_limit)
         with self.registry.session() as s:
             pg = self.load(s, name, caller, Access.MANAGE)
+            if clear_deadline or deadline is not None:
+                competition.check_deadline_change(pg.competition, utcnow())
             if clear_deadline:
                 pg.competition_deadline = None
             elif deadline is not None:
@@ -392,28 +424,65 @@ class Playgrounds:
             pg = self.load(s, name, caller, Access.SUBMIT)
             return self.quota_in(s, pg, caller)  # type: ignore[arg-type]
 
-    @staticmethod
-    def used_today(session: Session, pg: PlaygroundRow, caller: Caller, now: datetime) -> int:
-        """The caller's competition submissions in ``now``'s day window (see
+    # --- what one account may hold ---------------------------------------------------------
+
+    def storage_used(self, session: Session, user_id: int) -> int:
+        """Bytes an account's uploads and its playgrounds' eval data take."""
+        uploads = session.scalar(
+            select(func.coalesce(func.sum(SubmissionRow.stored_bytes), 0)).where(
+                SubmissionRow.user_id == user_id
+            )
+        )
+        data = session.scalar(
+            select(func.coalesce(func.sum(PlaygroundRow.data_bytes), 0)).where(
+                PlaygroundRow.owner_id == user_id
+            )
+        )
+        return int(uploads or 0) + int(data or 0)
+
+    def check_storage(self, session: Session, caller: Caller, adding: int) -> None:
+        """Refuse ``adding`` bytes more when the account would pass its storage limit (admins
+        have none)."""
+        if caller.is_admin:
+            return
+        limit = int(self.settings.user_max_storage_mb * 2**20)
+        used = self.storage_used(session, caller.user_id)
+        if used + adding > limit:
+            raise LimitReached(
+                f"this upload ({_mib(adding)}) would take your account past its storage limit of "
+                f"{_mib(limit)} ({_mib(used)} used; AIMS_USER_MAX_STORAGE_MB); delete a playground "
+                "or ask an admin"
+            )
+
+    def rules(self, pg: PlaygroundRow) -> competition.Competition:
+        """The playground's competition as the rules take it (with the hub's score precision)."""
+        return dataclasses.replace(pg.competition, score_digits=self.settings.competition_score_digits)
+
+    def used_today(self, session: Session, pg: PlaygroundRow, caller: Caller, now: datetime) -> int:
+        """The caller's submissions in ``now``'s day window that count toward the quota (see
         :func:`competition.counts_toward_quota`)."""
         start, _ = competition.day_window(now)
+        types = competition.counted_types(self.rules(pg), manages=can_manage(pg, caller), now=now)
         used = session.scalar(
             select(func.count())
             .select_from(SubmissionRow)
             .where(
                 SubmissionRow.playground_id == pg.id,
                 SubmissionRow.user_id == caller.user_id,
-                SubmissionRow.submission_type.in_([t.value for t in competition.COMPETING]),
+                SubmissionRow.submission_type.in_([t.value for t in types]),
                 SubmissionRow.status.in_([s.value for s in competition.COUNTED]),
                 SubmissionRow.created_at >= start,
             )
         )
         return int(used or 0)
 
-    @classmethod
-    def quota_in(cls, session: Session, pg: PlaygroundRow, caller: Caller) -> QuotaInfo:
+    def quota_in(self, session: Session, pg: PlaygroundRow, caller: Caller) -> QuotaInfo:
         now = utcnow()
-        return competition.quota(pg.competition, cls.used_today(session, pg, caller, now), now)
+        return competition.quota(self.rules(pg), self.used_today(session, pg, caller, now), now)
 
     def is_member(self, session: Session, pg: PlaygroundRow, caller: Caller) -> bool:
         return is_member(session, pg, caller)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"

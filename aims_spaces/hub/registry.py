@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -87,7 +88,9 @@ class ApiTokenRow(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(128), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="api")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class PlaygroundRow(Base):
@@ -110,6 +113,9 @@ class PlaygroundRow(Base):
     competition_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     daily_submission_limit: Mapped[int] = mapped_column(Integer, default=5)
     next_version: Mapped[int] = mapped_column(Integer, default=1)
+    data_bytes: Mapped[int] = mapped_column(
+        BigInteger, default=0
+    )  # its eval data, for the owner's storage limit
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -159,6 +165,7 @@ class SubmissionRow(Base):
     original_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     predictions_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     preprocessor_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # its uploads, for the storage limit
     framework: Mapped[str | None] = mapped_column(String(32), nullable=True)
     model_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
     model_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from . import runtime
 from .service import Hub
 from .settings import Settings
 
@@ -25,20 +26,9 @@ def web_environment(settings: Settings) -> None:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.home / "gradio"))
 
 
-def _ray_environment(settings: Settings) -> None:
-    from serving.deployer import serve_environment
-
-    # Must be set before ray.init so every Ray process inherits them.
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.update(serve_environment(settings))
-
-
 def start_ray(settings: Settings) -> None:
     import ray
 
-    _ray_environment(settings)
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {
@@ -49,7 +39,9 @@ def start_ray(settings: Settings) -> None:
     if settings.ray_address:
         ray.init(address=settings.ray_address, **kwargs)
     else:
-        ray.init(num_cpus=settings.ray_num_cpus or os.cpu_count() or 2, **kwargs)
+        # "local": always a new cluster of our own, never one that RAY_ADDRESS or a `ray start`
+        # on this machine points at.
+        ray.init(address="local", num_cpus=settings.ray_num_cpus or os.cpu_count() or 2, **kwargs)
 
 
 class HubServer:
@@ -61,14 +53,22 @@ class HubServer:
         self.queue: Any = None
         self.deployer: Any = None
         self.first_start_token: str | None = None
+        self.runtime: runtime.Runtime | None = None
 
     def start(self) -> Hub:
         web_environment(self.settings)
+        # Everything the hub and the processes it starts write is for its user alone.
+        os.umask(0o077)
+        hub = Hub.open(self.settings)
+        self.hub = hub
+        # Ray reads its configuration when imported: prepare it first.
+        self.runtime = runtime.prepare(self.settings)
+        os.environ.update(self.runtime.environment)
+        if self.runtime.environment.get("RAY_AUTH_MODE") == "token":
+            os.environ.pop("RAY_AUTH_TOKEN", None)  # it would win over our token file
         from evaluators.ray_queue import RayEvaluationQueue
         from serving.deployer import RayServeDeployer
 
-        hub = Hub.open(self.settings)
-        self.hub = hub
         created = hub.accounts.ensure_admin(
             self.settings.admin_username, self.settings.admin_credentials_path, self.settings.url
         )
@@ -76,6 +76,7 @@ class HubServer:
             log.info("created admin %r; credentials in %s", created.username, created.path)
             self.first_start_token = created.token
         start_ray(self.settings)
+        hub.accounts.purge_expired()
         self.queue = RayEvaluationQueue(
             hub.submissions.complete,
             num_cpus=self.settings.evaluator_num_cpus,
@@ -135,14 +136,17 @@ class HubServer:
             log.exception("could not create the demo playgrounds")
 
     def stop(self) -> None:
-        import ray
-
         if self.queue is not None:
             self.queue.close()
         if self.deployer is not None:
             self.deployer.stop()
-        if ray.is_initialized():
-            ray.shutdown()
+        if self.runtime is not None:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
+            runtime.stop_leftovers(self.runtime)  # an HAProxy that outlived its manager
+            (self.settings.home / runtime.RUN_FILE).unlink(missing_ok=True)
         if self.hub is not None:
             self.hub.close()
 

@@ -7,9 +7,11 @@ their own (the fast tests in ``tests/hub`` do, with in-process evaluation and se
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from datetime import timedelta
 
-from .accounts import Accounts
+from .accounts import Accounts, LoginLimiter
 from .deployments import Deployments
 from .evaldata import EvalDataRepo
 from .leaderboards import Leaderboards
@@ -38,7 +40,7 @@ class Hub:
 
     @classmethod
     def open(cls, settings: Settings) -> Hub:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_home(settings.home)
         registry = Registry(settings.resolved_database_url)
         registry.migrate()
         store = ArtifactStore(settings.resolved_artifact_url)
@@ -51,7 +53,14 @@ class Hub:
             registry=registry,
             store=store,
             evaldata=evaldata,
-            accounts=Accounts(registry),
+            accounts=Accounts(
+                registry,
+                token_ttl=timedelta(days=settings.token_ttl_days),
+                session_ttl=timedelta(hours=settings.session_ttl_hours),
+                limiter=LoginLimiter(
+                    settings.login_failures_per_user, settings.login_failures_per_ip, settings.login_window_s
+                ),
+            ),
             playgrounds=playgrounds,
             submissions=Submissions(registry, store, evaldata, playgrounds, settings),
             leaderboards=Leaderboards(registry, playgrounds),
@@ -60,3 +69,11 @@ class Hub:
 
     def close(self) -> None:
         self.registry.dispose()
+
+
+def private_home(home: os.PathLike[str] | str) -> None:
+    """Create the hub's home readable by its user only (labels, credentials and the registry
+    live there), and tighten it if an earlier version left it open to others."""
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    if os.stat(home).st_mode & 0o077:
+        os.chmod(home, 0o700)

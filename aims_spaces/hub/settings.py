@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         description="Directory of the private eval-data repo. Default: `<home>/evaldata`.",
     )
     host: str = Field(default="127.0.0.1", description="Interface the hub's HTTP server binds.")
-    port: int = Field(default=7860, description="Port of the hub's HTTP server (REST + UI).")
+    port: int = Field(default=7860, ge=1, le=65535, description="Port of the hub's HTTP server (REST + UI).")
     public_url: str | None = Field(
         default=None, description="URL people use to reach the hub, if not http://host:port."
     )
@@ -45,7 +45,12 @@ class Settings(BaseSettings):
         default=None, description="Ray cluster to join (`auto`, `ray://…`). Default: start one."
     )
     ray_num_cpus: int | None = Field(
-        default=None, description="CPUs a locally started Ray may use. Default: all cores."
+        default=None, ge=1, description="CPUs a locally started Ray may use. Default: all cores."
+    )
+    ray_token_auth: bool = Field(
+        default=True,
+        description="Ray's token authentication for a locally started Ray (token file, mode 0600, "
+        "under AIMS_HOME): a local program without the token cannot join the hub's cluster.",
     )
     evaluator_num_cpus: float = Field(
         default=0.5, gt=0, description="CPUs one evaluator task reserves in Ray."
@@ -57,20 +62,119 @@ class Settings(BaseSettings):
         default=1000, ge=0, description="Resamples for the 95% interval of the ranking metric."
     )
     max_upload_mb: float = Field(
-        default=512, gt=0, description="Largest request body (model, predictions, data) in MiB."
+        default=512, gt=0, description="Largest upload (a submission, a new playground's data) in MiB."
+    )
+    max_request_kb: float = Field(
+        default=1024, gt=0, description="Largest body of every other request (JSON, forms) in KiB."
+    )
+    max_predict_mb: float = Field(
+        default=32, gt=0, description="Largest body of one request to the prediction endpoint in MiB."
+    )
+    max_model_mb: float = Field(
+        default=256,
+        gt=0,
+        description="Largest ONNX model (and its original) one submission may upload, in MiB.",
+    )
+    max_graph_nodes: int = Field(
+        default=200_000, ge=1, description="Most nodes an ONNX graph may hold, subgraphs included."
+    )
+    max_table_rows: int = Field(default=1_000_000, ge=1, description="Most rows of an uploaded table.")
+    max_table_columns: int = Field(default=2_000, ge=1, description="Most columns of an uploaded table.")
+    max_table_mb: float = Field(
+        default=512, gt=0, description="Most bytes an uploaded table may take once decoded, in MiB."
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=1, description="Most pixels (width × height) of one image."
+    )
+    max_audio_seconds: float = Field(default=600, gt=0, description="Longest sound, in seconds.")
+    max_audio_samples: int = Field(
+        default=50_000_000, ge=1, description="Most samples (rate × channels × duration) of one sound."
+    )
+    max_video_frames: int = Field(default=10_000, ge=1, description="Most frames decoded of one clip.")
+    max_video_pixels: int = Field(
+        default=2_000_000_000,
+        ge=1,
+        description="Most pixels (width × height × frames) decoded of one clip.",
+    )
+    evaluation_timeout_s: float = Field(
+        default=300,
+        gt=0,
+        description="Wall-clock limit of one evaluation; a model that runs longer fails with "
+        "'timed out after N s' and its evaluator slot is freed.",
+    )
+    model_load_timeout_s: float = Field(
+        default=60, gt=0, description="Limit for a replica to load and warm one model."
+    )
+    predict_timeout_s: float = Field(
+        default=30, gt=0, description="Limit for one prediction call of a served model."
     )
     daily_submission_limit: int = Field(
-        default=5, ge=1, description="Default competition submissions per participant per day."
+        default=5,
+        ge=1,
+        le=10_000,
+        description="Default scored submissions per participant per day while a competition is open.",
+    )
+    competition_score_digits: int | None = Field(
+        default=4,
+        ge=1,
+        le=17,
+        description="Significant digits of the scores participants see while a competition is "
+        "open (full precision after the close; empty for full precision always).",
+    )
+    token_ttl_days: float = Field(
+        default=90, gt=0, description="API tokens (aims login, created users) expire after this many days."
+    )
+    session_ttl_hours: float = Field(
+        default=168, gt=0, description="Web sessions (the login cookie) expire after this many hours."
+    )
+    login_failures_per_user: int = Field(
+        default=10, ge=1, description="Failed logins allowed per username per login window."
+    )
+    login_failures_per_ip: int = Field(
+        default=50, ge=1, description="Failed logins allowed per client address per login window."
+    )
+    login_window_s: float = Field(default=900, gt=0, description="The login rate-limit window, in seconds.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Other origins (e.g. https://lab.example.org) whose pages may call the hub "
+        "with credentials. Default: none, same origin only.",
+    )
+    web_cache_max_age_s: float = Field(
+        default=3600,
+        gt=0,
+        description="Files the web UI caches (uploads, downloads) are deleted after this age.",
+    )
+    user_max_playgrounds: int = Field(
+        default=20, ge=0, description="Playgrounds one ordinary account may own (admins: no limit)."
+    )
+    user_max_storage_mb: float = Field(
+        default=4096,
+        ge=0,
+        description="Bytes one ordinary account's uploads and playgrounds' data may take, in MiB.",
+    )
+    user_max_deployments: int = Field(
+        default=3, ge=0, description="Deployed models one ordinary account's playgrounds may serve."
     )
     serve_host: str = Field(default="127.0.0.1", description="Interface of the prediction endpoint.")
-    serve_port: int = Field(default=8000, description="Port of the prediction endpoint (Ray Serve).")
+    serve_port: int = Field(
+        default=8000, ge=1, le=65535, description="Port of the prediction endpoint (Ray Serve)."
+    )
     serve_fast_ingress: bool = Field(
         default=True,
-        description="Use Ray Serve's HAProxy ingress (about 10x the throughput of its default "
-        "proxy; HAProxy's stats and metrics ports then listen on all interfaces).",
+        description="Use Ray Serve's HAProxy ingress (about 10x the throughput of its default proxy).",
     )
-    serve_stats_port: int = Field(default=8404, description="HAProxy stats page (fast ingress).")
-    serve_metrics_port: int = Field(default=9101, description="HAProxy Prometheus metrics (fast ingress).")
+    serve_stats_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="HAProxy stats page (fast ingress), on the Serve host. Default: a free port.",
+    )
+    serve_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="HAProxy Prometheus metrics (fast ingress), on the Serve host. Default: a free port.",
+    )
     serve_ingress_threads: int = Field(
         default=1,
         ge=1,
@@ -140,3 +244,20 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_kb * 1024)
+
+    @property
+    def max_predict_bytes(self) -> int:
+        return int(self.max_predict_mb * 1024 * 1024)
+
+    @property
+    def max_model_bytes(self) -> int:
+        return int(self.max_model_mb * 1024 * 1024)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies carry ``Secure`` when people reach the hub over https."""
+        return (self.public_url or "").lower().startswith("https://")

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..core import preprocess
+from ..core.onnx_checks import check_model_bytes
 from ..core.onnx_model import OnnxModel
 from ..core.skops_audit import check_skops
 from ..core.tabular import ClassIndex, clean_targets, frame_to_parquet
@@ -32,12 +33,17 @@ from ..domain import (
     SubmissionMeta,
     SubmissionStatus,
     SubmissionType,
+    check_json,
+    check_text,
+    check_version,
     parse_enum,
 )
 from ..errors import (
     InvalidModel,
     InvalidPredictions,
     InvalidSpec,
+    PayloadTooLarge,
+    PermissionDenied,
     SubmissionNotFound,
 )
 from . import competition
@@ -51,6 +57,8 @@ from .storage import ArtifactStore
 log = logging.getLogger(__name__)
 
 _META_LIMIT = 256 * 1024
+MAX_PREPROCESSOR = 32 * 2**20  # a tokenizer.json of a large vocabulary is a few MiB
+ARTIFACT_KINDS = ("model", "original", "preprocessor")
 
 
 class EvaluationQueue(Protocol):
@@ -152,6 +160,11 @@ class Submissions:
             pg_snapshot = _PlaygroundView.of(pg)
         assert caller is not None
         checked = self._check(pg_snapshot, upload)
+        stored = sum(
+            len(data)
+            for data in (upload.model, upload.original, upload.preprocessor, checked.predictions_parquet)
+            if data is not None
+        )
 
         created: list[str] = []
         digests: dict[str, str | None] = {
@@ -174,12 +187,9 @@ class Submissions:
                         created.append(digest)
             with self.registry.session() as s:
                 pg = self.playgrounds.load(s, name, caller, Access.SUBMIT)
-                if checked.submission_type.in_competition:
-                    now = utcnow()
-                    used = self.playgrounds.used_today(s, pg, caller, now)
-                    competition.check_quota(pg.competition, used, now, name)
-                # The version comes from an UPDATE on the playground row: it serialises concurrent
-                # submits on every backend, and a rollback returns the number (no gaps).
+                # The version comes from an UPDATE on the playground row: it locks the row, so
+                # concurrent submits take turns on every backend (the quota below is counted
+                # under that lock), and a rollback returns the number (no gaps).
                 version = (
                     s.execute(
                         update(PlaygroundRow)
@@ -189,6 +199,14 @@ class Submissions:
                     ).scalar_one()
                     - 1
                 )
+                now = utcnow()
+                rules = self.playgrounds.rules(pg)
+                competition.check_accepts(rules, checked.submission_type, now, name)
+                self.playgrounds.check_storage(s, caller, stored)
+                manages = can_manage(pg, caller)
+                if competition.needs_quota(rules, checked.submission_type, manages=manages, now=now):
+                    used = self.playgrounds.used_today(s, pg, caller, now)
+                    competition.check_quota(rules, used, now, name)
                 meta = upload.meta
                 sub = SubmissionRow(
                     playground_id=pg.id,
@@ -201,6 +219,7 @@ class Submissions:
                     original_sha256=digests["original"],
                     preprocessor_sha256=digests["preprocessor"],
                     predictions_sha256=digests["predictions"],
+                    stored_bytes=stored,
                     framework=meta.framework or ("onnx" if upload.model is not None else None),
                     model_type=meta.model_type,
                     model_metadata=meta.metadata,
@@ -220,7 +239,13 @@ class Submissions:
     def _check(self, pg: _PlaygroundView, upload: SubmissionUpload) -> _Checked:
         meta = upload.meta
         stype = parse_enum(SubmissionType, meta.submission_type, "submission_type")
+        check_text(meta.description, "description", max_length=10_000, multiline=True)
+        if meta.framework is not None:
+            check_text(meta.framework, "framework", max_length=32)
+        if meta.model_type is not None:
+            check_text(meta.model_type, "model_type", max_length=128)
         for what, value in (("metadata", meta.metadata), ("custom_metadata", meta.custom_metadata)):
+            check_json(value, what)
             if _json_size(value) > _META_LIMIT:
                 raise InvalidSpec(f"{what} is larger than {_META_LIMIT // 1024} KiB")
         if upload.model is None and upload.predictions is None:
@@ -231,8 +256,19 @@ class Submissions:
         if upload.preprocessor is not None:
             if upload.model is None:
                 raise InvalidSpec("a preprocessor only makes sense with a model")
+            if len(upload.preprocessor) > MAX_PREPROCESSOR:
+                raise PayloadTooLarge(
+                    f"the preprocessor document is larger than {MAX_PREPROCESSOR // 2**20} MiB"
+                )
             preprocessor = preprocess.load(upload.preprocessor)
+        for what, data in (("model", upload.model), ("original", upload.original)):
+            if data is not None and len(data) > self.settings.max_model_bytes:
+                raise PayloadTooLarge(
+                    f"the {what} file is {len(data) / 2**20:.1f} MiB; the hub takes at most "
+                    f"{self.settings.max_model_mb:g} MiB (AIMS_MAX_MODEL_MB)"
+                )
         if upload.model is not None:
+            check_model_bytes(upload.model, max_nodes=self.settings.max_graph_nodes)
             OnnxModel(upload.model, pg.signature, preprocessor=preprocessor).load()
         elif pg.metric.needs_probabilities:
             raise InvalidSpec(
@@ -406,22 +442,36 @@ class Submissions:
             return [self._info(s, pg, sub, caller) for sub in subs]
 
     def artifact(self, caller: Caller | None, name: str, version: int, kind: str) -> bytes:
+        """A submission's file. Until the competition closes, only for its submitter and those who
+        manage the playground (:func:`competition.may_download`)."""
+        if kind not in ARTIFACT_KINDS:
+            raise InvalidSpec(f"unknown artifact kind {kind!r}; use 'model', 'original' or 'preprocessor'")
         with self.registry.session() as s:
             pg = self.playgrounds.load(s, name, caller, Access.READ)
             sub = self._row(s, pg, version)
+            assert caller is not None
+            if not competition.may_download(
+                self.playgrounds.rules(pg),
+                is_submitter=sub.user_id == caller.user_id,
+                manages=can_manage(pg, caller),
+                now=utcnow(),
+            ):
+                raise PermissionDenied(
+                    f"version {version} of {name!r} is another participant's: its files are private "
+                    "to its submitter and the owner until the competition closes"
+                )
             digest = {
                 "model": sub.model_sha256,
                 "original": sub.original_sha256,
                 "preprocessor": sub.preprocessor_sha256,
-            }.get(kind, "-")
-        if digest == "-":
-            raise InvalidSpec(f"unknown artifact kind {kind!r}; use 'model', 'original' or 'preprocessor'")
+            }[kind]
         if digest is None:
             raise SubmissionNotFound(f"version {version} of {name!r} has no {kind} file")
         return self.store.get(digest)
 
     @staticmethod
     def _row(s: Session, pg: PlaygroundRow, version: int) -> SubmissionRow:
+        check_version(version)
         sub = s.scalar(
             select(SubmissionRow).where(
                 SubmissionRow.playground_id == pg.id, SubmissionRow.version == version
@@ -435,13 +485,18 @@ class Submissions:
         self, s: Session, pg: PlaygroundRow, sub: SubmissionRow, caller: Caller | None
     ) -> SubmissionInfo:
         user = s.get(UserRow, sub.user_id)
+        manages = can_manage(pg, caller)
         scores, intervals = competition.visible_scores(
-            pg.competition,
+            self.playgrounds.rules(pg),
             sub.scores or {},
             sub.intervals or {},
-            manages=can_manage(pg, caller),
+            manages=manages,
             now=utcnow(),
         )
+        # Which machine and process scored it is for those who run the playground, not for everyone.
+        evaluated_by = sub.evaluated_by or {}
+        if not manages:
+            evaluated_by = {k: v for k, v in evaluated_by.items() if k == "seconds"}
         return SubmissionInfo(
             playground=pg.name,
             version=sub.version,
@@ -465,7 +520,7 @@ class Submissions:
             verified=sub.verified,
             mismatch_fraction=sub.mismatch_fraction,
             duplicate_of=sub.duplicate_of,
-            evaluated_by=sub.evaluated_by or {},
+            evaluated_by=evaluated_by,
         )
 
 

@@ -3,6 +3,8 @@ and a private playground with scored submissions and a deployed model to look at
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,14 @@ from aims_spaces import ModelPlayground
 from aims_spaces.hub.testing import copy_scored_submission
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are refreshed only on request (AIMS_UPDATE_SCREENSHOTS=1 make test),
+# so a test run leaves the tree as it found it; otherwise they go to a temp folder.
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (
+    DOCS_SCREENSHOTS
+    if os.environ.get("AIMS_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "aims-screenshots"
+)
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -10,6 +10,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from aims_spaces import (
+    CompetitionClosed,
     AuthenticationRequired,
     ModelPlayground,
     PermissionDenied,
@@ -131,15 +132,17 @@ def test_daily_cap_is_enforced_and_readable(hub, users, comp, iris):
     assert pg.get_submission_quota().remaining == 0
     before_subs = len(comp.list_submissions())
     before_files = artifact_files(hub.home)
-    with pytest.raises(QuotaExceeded, match="all 3 competition submissions"):
-        pg.submit_model(
-            model=LogisticRegression(max_iter=50, C=3.0).fit(iris["X_train"], iris["y_train"]),
-            submission_type="competition",
-        )
+    for stype in ("competition", "experiment"):
+        # While the competition is open an experiment shows public-row scores too, so it counts.
+        with pytest.raises(QuotaExceeded, match="all 3 submissions for today.*experiments count too"):
+            pg.submit_model(
+                model=LogisticRegression(max_iter=50, C=3.0).fit(iris["X_train"], iris["y_train"]),
+                submission_type=stype,
+            )
     assert len(comp.list_submissions()) == before_subs
     assert artifact_files(hub.home) == before_files
-    # Experiments do not count against the competition's cap.
-    pg.submit_model(model=clf, submission_type="experiment")
+    # The owner holds the labels: their experiments are not limited.
+    comp.submit_model(model=clf, submission_type="experiment")
 
 
 def test_only_the_owner_closes_and_then_everyone_sees_the_private_board(users, comp):
@@ -150,6 +153,14 @@ def test_only_the_owner_closes_and_then_everyone_sees_the_private_board(users, c
         bob.update_competition(daily_submission_limit=100)
     info = comp.close_competition()
     assert info.competition.is_closed
+    # Late entries are refused (nothing is stored), experiments go on, the standing is final.
+    before = len(comp.list_submissions())
+    with pytest.raises(CompetitionClosed, match="no longer accepted"):
+        bob.submit_model(prediction_submission=["setosa"] * comp.info.n_eval_rows, submission_type="all")
+    assert len(comp.list_submissions()) == before
+    bob.submit_model(prediction_submission=["setosa"] * comp.info.n_eval_rows, submission_type="experiment")
+    with pytest.raises(CompetitionClosed, match="can no longer change"):
+        comp.update_competition(clear_deadline=True)
     board = bob.get_leaderboard(submission_type="competition")
     assert board.attrs["ranked_on"] == "private"
     assert "private_accuracy" in board.columns

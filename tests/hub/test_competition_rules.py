@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from aims_spaces.domain import Board, Split, SubmissionStatus, SubmissionType
-from aims_spaces.errors import InvalidEvalData, InvalidSpec, QuotaExceeded
+from aims_spaces.errors import CompetitionClosed, InvalidEvalData, InvalidSpec, QuotaExceeded
 from aims_spaces.hub import competition as rules
 from aims_spaces.hub.competition import BoardView, Competition
 
@@ -43,8 +43,11 @@ def test_settings_are_checked():
     for bad in (0, -0.1, 1.01):
         with pytest.raises(InvalidSpec, match="public_fraction"):
             rules.check_public_fraction(bad)
-    with pytest.raises(InvalidSpec, match="at least 1"):
-        rules.check_daily_limit(0)
+    for bad in (0, -1, 10_001, 2**70):
+        with pytest.raises(InvalidSpec, match="between 1 and 10,000"):
+            rules.check_daily_limit(bad)
+    with pytest.raises(InvalidSpec, match="whole number"):
+        rules.check_daily_limit(True)
     assert rules.as_utc(datetime(2026, 1, 1, 12)) == datetime(2026, 1, 1, 12, tzinfo=UTC)
     plus2 = datetime(2026, 1, 1, 14, tzinfo=timezone(timedelta(hours=2)))
     assert rules.as_utc(plus2) == datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -113,11 +116,22 @@ def test_the_day_window_is_the_utc_day():
 
 
 def test_what_counts_toward_the_quota():
-    assert rules.counts_toward_quota(SubmissionType.COMPETITION, SubmissionStatus.QUEUED)
-    assert rules.counts_toward_quota(SubmissionType.ALL, SubmissionStatus.SCORED)
-    assert not rules.counts_toward_quota(SubmissionType.EXPERIMENT, SubmissionStatus.SCORED)
-    assert not rules.counts_toward_quota(SubmissionType.COMPETITION, SubmissionStatus.FAILED)
+    def counts(competition, stype, status=SubmissionStatus.SCORED, manages=False):
+        return rules.counts_toward_quota(competition, stype, status, manages=manages, now=NOW)
+
+    assert counts(OPEN, SubmissionType.COMPETITION, SubmissionStatus.QUEUED)
+    assert counts(OPEN, SubmissionType.ALL)
+    # While the competition is open an experiment shows public-row scores: it counts too...
+    assert counts(OPEN, SubmissionType.EXPERIMENT)
+    assert counts(NO_SPLIT, SubmissionType.EXPERIMENT)
+    # ...except for those who manage the playground (they hold the labels), and after the close.
+    assert not counts(OPEN, SubmissionType.EXPERIMENT, manages=True)
+    assert counts(OPEN, SubmissionType.COMPETITION, manages=True)
+    assert not counts(CLOSED, SubmissionType.EXPERIMENT)
+    assert not counts(OPEN, SubmissionType.COMPETITION, SubmissionStatus.FAILED)
     assert set(rules.COUNTED) == set(SubmissionStatus) - {SubmissionStatus.FAILED}
+    assert rules.needs_quota(OPEN, SubmissionType.EXPERIMENT, manages=False, now=NOW)
+    assert not rules.needs_quota(PAST_DEADLINE, SubmissionType.EXPERIMENT, manages=False, now=NOW)
 
 
 def test_the_quota_and_its_limit():
@@ -126,5 +140,49 @@ def test_the_quota_and_its_limit():
     assert q.resets_at == datetime(2026, 5, 18, tzinfo=UTC)
     assert rules.quota(OPEN, 7, NOW).remaining == 0
     rules.check_quota(OPEN, 2, NOW, "iris")
-    with pytest.raises(QuotaExceeded, match="all 3 competition submissions for today on 'iris'"):
+    with pytest.raises(QuotaExceeded, match="all 3 submissions for today on 'iris'"):
         rules.check_quota(OPEN, 3, NOW, "iris")
+
+
+def test_competition_entries_after_the_close_are_refused_and_the_standing_is_frozen():
+    for competition in (CLOSED, PAST_DEADLINE):
+        for stype in (SubmissionType.COMPETITION, SubmissionType.ALL):
+            with pytest.raises(CompetitionClosed, match="no longer accepted"):
+                rules.check_accepts(competition, stype, NOW, "iris")
+        rules.check_accepts(competition, SubmissionType.EXPERIMENT, NOW, "iris")
+    rules.check_accepts(OPEN, SubmissionType.ALL, NOW, "iris")
+    both = Competition(
+        public_fraction=0.5, deadline=NOW - timedelta(hours=2), closed_at=NOW - timedelta(hours=1)
+    )
+    assert both.closes_at == NOW - timedelta(hours=2) and OPEN.closes_at is None
+    assert rules.on_time(CLOSED, NOW - timedelta(hours=2)) and not rules.on_time(CLOSED, NOW)
+    assert rules.on_time(OPEN, NOW)
+    with pytest.raises(CompetitionClosed, match="can no longer change"):
+        rules.check_deadline_change(CLOSED, NOW)
+    rules.check_deadline_change(OPEN, NOW)
+
+
+def test_scores_are_rounded_for_participants_while_the_competition_is_open():
+    assert rules.shown_digits(OPEN, manages=False, now=NOW) == 4
+    assert rules.shown_digits(OPEN, manages=True, now=NOW) is None
+    assert rules.shown_digits(CLOSED, manages=False, now=NOW) is None
+    assert rules.round_value(2916.123456, 4) == 2916.0 and rules.round_value(0.954545, 4) == 0.9545
+    assert rules.round_value(-1.23456e-7, 3) == -1.23e-7 and rules.round_value(0, 4) == 0.0
+    assert rules.round_value(None, 4) is None and rules.round_value(True, 4) is True
+    assert rules.round_value(0.123456789, None) == 0.123456789
+    scores = {"public": {"rmse": 54.123456, "r2": 0.4321987}, "private": {"rmse": 60.0}}
+    intervals = {"public": [50.111111, 58.999999]}
+    shown, shown_ci = rules.visible_scores(OPEN, scores, intervals, manages=False, now=NOW)
+    assert shown == {"public": {"rmse": 54.12, "r2": 0.4322}} and shown_ci == {"public": [50.11, 59.0]}
+    full = Competition(public_fraction=0.5, score_digits=None)
+    assert (
+        rules.visible_scores(full, scores, intervals, manages=False, now=NOW)[0]["public"]["rmse"]
+        == 54.123456
+    )
+
+
+def test_files_are_the_submitters_until_the_close():
+    assert rules.may_download(OPEN, is_submitter=True, manages=False, now=NOW)
+    assert rules.may_download(OPEN, is_submitter=False, manages=True, now=NOW)
+    assert not rules.may_download(OPEN, is_submitter=False, manages=False, now=NOW)
+    assert rules.may_download(CLOSED, is_submitter=False, manages=False, now=NOW)

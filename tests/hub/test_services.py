@@ -20,6 +20,7 @@ from aims_spaces.domain import (
     SubmissionStatus,
 )
 from aims_spaces.errors import (
+    CompetitionClosed,
     AuthenticationRequired,
     InvalidEvalData,
     InvalidModel,
@@ -91,16 +92,17 @@ def test_versions_count_up_without_gaps_even_when_submits_race(service, iris):
     assert [s.version for s in service.hub.submissions.list(owner, "race")] == list(range(1, 20))
 
 
-def test_the_daily_quota_counts_competition_entries_that_did_not_fail(service, iris):
+def test_the_daily_quota_counts_every_scored_entry_while_the_competition_is_open(service, iris):
     owner, ann = service.user("owner"), service.user("ann")
-    service.playground(owner, "quota", iris, daily_submission_limit=2)
+    service.playground(owner, "quota", iris, daily_submission_limit=3)
     service.queue.hold = True
     first = service.submit_predictions(ann, "quota", iris["y_test"], submission_type="competition")
     service.submit_predictions(ann, "quota", iris["y_test"], submission_type="all")
-    for _ in range(3):  # experiments are not limited
-        service.submit_predictions(ann, "quota", iris["y_test"], submission_type="experiment")
-    with pytest.raises(QuotaExceeded, match="all 2 competition submissions for today"):
-        service.submit_predictions(ann, "quota", iris["y_test"], submission_type="competition")
+    # An experiment shows public-row scores too, so while the competition is open it counts.
+    service.submit_predictions(ann, "quota", iris["y_test"], submission_type="experiment")
+    for stype in ("experiment", "competition"):
+        with pytest.raises(QuotaExceeded, match="all 3 submissions for today"):
+            service.submit_predictions(ann, "quota", iris["y_test"], submission_type=stype)
     assert service.hub.playgrounds.quota(ann, "quota").remaining == 0
     # A failed evaluation gives the entry back; the quota is per participant.
     assert service.queue.jobs[0].version == first.version
@@ -110,7 +112,16 @@ def test_the_daily_quota_counts_competition_entries_that_did_not_fail(service, i
     assert service.hub.submissions.get(ann, "quota", first.version).status is SubmissionStatus.FAILED
     assert service.hub.playgrounds.quota(ann, "quota").remaining == 1
     service.submit_predictions(ann, "quota", iris["y_test"], submission_type="competition")
-    assert service.hub.playgrounds.quota(owner, "quota").remaining == 2
+    # The owner holds the labels: only their competition entries count.
+    for _ in range(4):
+        service.submit_predictions(owner, "quota", iris["y_test"], submission_type="experiment")
+    assert service.hub.playgrounds.quota(owner, "quota").remaining == 3
+    # After the close nothing is left to probe: experiments are unlimited, competition entries refused.
+    service.hub.playgrounds.update_competition(owner, "quota", close=True)
+    for _ in range(2):
+        service.submit_predictions(ann, "quota", iris["y_test"], submission_type="experiment")
+    with pytest.raises(CompetitionClosed, match="closed at"):
+        service.submit_predictions(ann, "quota", iris["y_test"], submission_type="all")
 
 
 def test_a_result_is_recorded_once(service, iris):
