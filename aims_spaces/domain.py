@@ -506,6 +506,9 @@ class EvaluationJob(_Frozen):
     artifact_url: str
     evaldata_dir: str
     bootstrap_samples: int
+    # The hub's bounds on decoding media (aims_spaces.core.limits.DecodeLimits as a dict; empty:
+    # the defaults), so evaluators on any node decode the eval data as the hub checked it.
+    decode_limits: dict[str, Any] = Field(default_factory=dict)
 
 
 class Route(_Frozen):

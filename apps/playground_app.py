@@ -25,8 +25,10 @@ import gradio as gr
 import httpx
 import pandas as pd
 
+from aims_spaces.core.limits import DecodeLimits
 from aims_spaces.core.retry import while_loading
 from aims_spaces.core.skops_audit import skops_class_name
+from aims_spaces.core.tabular import csv_to_frame
 from aims_spaces.domain import (
     Board,
     ColumnType,
@@ -190,7 +192,8 @@ class PlaygroundUI:
         meta = SubmissionMeta(
             submission_type=submission_type, description=description or "", custom_metadata=custom_metadata
         )
-        upload = _guard(lambda: _upload(meta, model_file, original_file, predictions_file))
+        limits = self.hub.settings.decode_limits
+        upload = _guard(lambda: _upload(meta, model_file, original_file, predictions_file, limits))
         info = _guard(lambda: self.hub.submissions.submit(caller, self.name, upload))
         yield f"Version **{info.version}** accepted; scoring…", empty
         deadline = time.monotonic() + SUBMIT_WAIT_S
@@ -330,7 +333,11 @@ class PlaygroundUI:
 
 
 def _upload(
-    meta: SubmissionMeta, model_file: str | None, original_file: str | None, predictions_file: str | None
+    meta: SubmissionMeta,
+    model_file: str | None,
+    original_file: str | None,
+    predictions_file: str | None,
+    limits: DecodeLimits,
 ) -> SubmissionUpload:
     """The Submit tab's files as an upload. The hub takes models as ONNX only: a scikit-learn
     original (.skops) may go up beside its ONNX model, where the hub audits it without loading
@@ -359,7 +366,7 @@ def _upload(
         if original_format(upload.original) == "skops":
             meta.framework, meta.model_type = "sklearn", skops_class_name(upload.original)
     if predictions_file:
-        upload.predictions = _read_predictions_csv(predictions_file)
+        upload.predictions = _read_predictions_csv(predictions_file, limits)
     return upload
 
 
@@ -374,11 +381,9 @@ def _top(frame: pd.DataFrame, show_all: bool) -> tuple[pd.DataFrame, str]:
     ), f"The top {TOP_ROWS:,} of {n:,} scored submissions; tick *Show all* for the rest."
 
 
-def _read_predictions_csv(path: str) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise InvalidPredictions(f"the predictions file is not a readable CSV: {e}") from None
+def _read_predictions_csv(path: str, limits: DecodeLimits) -> pd.DataFrame:
+    with open(path, "rb") as f:
+        df = csv_to_frame(f, "the predictions file", InvalidPredictions, limits=limits)
     if df.shape[1] == 1:
         return df
     if "prediction" in df.columns:

@@ -137,6 +137,7 @@ class ModelPlayground:
         self._info: PlaygroundInfo | None = None
         self._predict_url: str | None = None
         self._sample: pd.DataFrame | None = None
+        self._username: str | None = None
 
     @property
     def client(self) -> HubClient:
@@ -192,7 +193,7 @@ class ModelPlayground:
             daily_submission_limit=daily_submission_limit,
             competition_deadline=competition_deadline,
         )
-        as_frame = frame_for(input_type)
+        as_frame = frame_for(input_type, paths=True)  # a participant's own files, on their machine
         files = [_parquet_file("eval_labels", _column(labels, "label"))]
         if eval_features is not None:
             files.append(
@@ -351,6 +352,11 @@ class ModelPlayground:
         steps.close()
         return Submission(self, SubmissionInfo.model_validate(data))
 
+    def _whoami(self) -> str:
+        if self._username is None:
+            self._username = str(self.client.request("GET", "/api/whoami")["username"])
+        return self._username
+
     def _get_submission_info(self, version: int, wait: float = 0) -> SubmissionInfo:
         data = self.client.request(
             "GET",
@@ -438,20 +444,35 @@ class ModelPlayground:
         info = self.get_info(refresh=self._info is None)
         if info.input_type is InputType.TABULAR:
             return to_frame(X, "X")
-        frame = frame_for(info.input_type)(X, "X").set_axis([info.feature_schema[0].name], axis=1)
+        frame = frame_for(info.input_type, paths=True)(X, "X").set_axis([info.feature_schema[0].name], axis=1)
         if info.input_type in MEDIA_COLUMNS:  # media travel in JSON as base64
             name = frame.columns[0]
             frame[name] = [base64.b64encode(v).decode() for v in frame[name]]
         return frame
 
-    def instantiate_model(self, version: int, *, prefer: str = "original", into: Any = None) -> Any:
+    def instantiate_model(
+        self, version: int, *, prefer: str = "original", into: Any = None, trust_original: bool = False
+    ) -> Any:
         """The submitted model.
 
         ``into=module`` loads a PyTorch submission's weights into your own module and returns it.
         Otherwise: the scikit-learn original from its skops file when there is one (and
         ``prefer="original"``), else an :class:`OnnxPredictor` for any framework.
+
+        Another participant's scikit-learn original is rebuilt only with ``trust_original=True``:
+        its file is audited (allow-listed scikit-learn types, no functions), but rebuilding runs
+        scikit-learn's own code on data someone else wrote; by default you get their ONNX model,
+        which onnxruntime runs as data.
         """
         info = self._get_submission_info(version)
+        if prefer == "original" and not trust_original and info.username != self._whoami():
+            if info.has_model:
+                log.info(
+                    "version %s is %s's: returning its ONNX model (trust_original=True rebuilds it)",
+                    version,
+                    info.username,
+                )
+                prefer = "onnx"
         path = self._path(f"/submissions/{int(version)}")
         if into is not None:
             if not info.has_original:

@@ -24,7 +24,7 @@ class OnnxPredictor:
 
     def _frame(self, X: Any) -> pd.DataFrame:
         if self.info.input_type is not InputType.TABULAR:
-            return frame_for(self.info.input_type)(X, "X").set_axis(
+            return frame_for(self.info.input_type, paths=True)(X, "X").set_axis(
                 [self.info.feature_schema[0].name], axis=1
             )
         df = to_frame(X, "X")

@@ -21,6 +21,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from ..errors import InvalidInput, InvalidModel, InvalidSpec
+from .limits import DecodeLimits
 
 MAX_PREPROCESSOR_BYTES = 32 * 2**20
 
@@ -209,13 +210,14 @@ class MediaPreprocessor(Preprocessor):
 
 
 class ImagePreprocessor(MediaPreprocessor):
-    def __init__(self, spec: ImageSpec) -> None:
+    def __init__(self, spec: ImageSpec, limits: DecodeLimits | None = None) -> None:
         self.spec = spec
+        self.limits = limits
 
     def row(self, value: Any, row: int) -> np.ndarray:
         from .media import decode_image
 
-        img = decode_image(value, what=f"row {row}").convert(self.spec.mode)
+        img = decode_image(value, what=f"row {row}", limits=self.limits).convert(self.spec.mode)
         if img.size != tuple(self.spec.size):
             img = img.resize(tuple(self.spec.size), resample=Image.Resampling.BILINEAR)
         arr = np.asarray(img, dtype=np.float64)
@@ -234,8 +236,9 @@ class ImagePreprocessor(MediaPreprocessor):
 
 
 class AudioPreprocessor(MediaPreprocessor):
-    def __init__(self, spec: AudioSpec) -> None:
+    def __init__(self, spec: AudioSpec, limits: DecodeLimits | None = None) -> None:
         self.spec = spec
+        self.limits = limits
         self._mel = (
             _mel_filters(spec.sample_rate, spec.n_fft, spec.n_mels) if spec.features == "log_mel" else None
         )
@@ -243,7 +246,7 @@ class AudioPreprocessor(MediaPreprocessor):
     def row(self, value: Any, row: int) -> np.ndarray:
         from .media import decode_audio
 
-        wave, rate = decode_audio(value, what=f"row {row}")
+        wave, rate = decode_audio(value, what=f"row {row}", limits=self.limits)
         if rate != self.spec.sample_rate:
             raise InvalidInput(
                 f"row {row}: the sound is sampled at {rate} Hz; this model takes {self.spec.sample_rate} Hz"
@@ -268,14 +271,15 @@ class AudioPreprocessor(MediaPreprocessor):
 
 
 class VideoPreprocessor(MediaPreprocessor):
-    def __init__(self, spec: VideoSpec) -> None:
+    def __init__(self, spec: VideoSpec, limits: DecodeLimits | None = None) -> None:
         self.spec = spec
+        self.limits = limits
         self._frames = ImagePreprocessor(spec.frame_spec())
 
     def row(self, value: Any, row: int) -> np.ndarray:
         from .media import decode_video
 
-        frames = decode_video(value, what=f"row {row}")
+        frames = decode_video(value, what=f"row {row}", limits=self.limits)
         pick = np.linspace(0, len(frames) - 1, self.spec.frames).round().astype(int)
         arr = np.stack([self._frames.row(frames[i], row) for i in pick])  # (T, H, W, C)
         if self.spec.layout == "NCTHW":
@@ -325,8 +329,11 @@ def check_shape(preprocessor: Preprocessor, session_inputs: Any) -> None:
             )
 
 
-def load(data: bytes) -> Preprocessor:
-    """Parse a preprocessor document; raise InvalidSpec/InvalidModel naming what is wrong."""
+def load(data: bytes, *, limits: DecodeLimits | None = None) -> Preprocessor:
+    """Parse a preprocessor document; raise InvalidSpec/InvalidModel naming what is wrong.
+
+    ``limits`` bound each media file the preprocessor decodes (the defaults when not given).
+    """
     if len(data) > MAX_PREPROCESSOR_BYTES:
         raise InvalidSpec(f"the preprocessor is larger than {MAX_PREPROCESSOR_BYTES // 2**20} MiB")
     try:
@@ -346,11 +353,11 @@ def load(data: bytes) -> Preprocessor:
         )
         raise InvalidSpec(f"invalid preprocessor spec: {problems}") from None
     if isinstance(spec, ImageSpec):
-        return ImagePreprocessor(spec)
+        return ImagePreprocessor(spec, limits)
     if isinstance(spec, AudioSpec):
-        return AudioPreprocessor(spec)
+        return AudioPreprocessor(spec, limits)
     if isinstance(spec, VideoSpec):
-        return VideoPreprocessor(spec)
+        return VideoPreprocessor(spec, limits)
     if isinstance(spec, TokenizerSpec):
         if not isinstance(doc.get("tokenizer"), dict):
             raise InvalidSpec(

@@ -255,7 +255,6 @@ def _caller(
 
 
 CallerDep = Annotated[Caller | None, Depends(_caller)]
-VersionPath = Annotated[int, PathParam(ge=1, le=MAX_VERSION, description="The submission's version.")]
 
 
 def create_app(hub: Hub) -> FastAPI:
@@ -269,6 +268,7 @@ def create_app(hub: Hub) -> FastAPI:
     signal = ChangeSignal()
     hub.submissions.on_change(signal.notify)
     app.state.hub = hub
+    limits = hub.settings.decode_limits
 
     @app.exception_handler(AimsError)
     async def _aims_error(_: Request, exc: AimsError) -> JSONResponse:
@@ -364,7 +364,7 @@ def create_app(hub: Hub) -> FastAPI:
         def frame(upload: UploadFile | None, what: str) -> Any:
             if upload is None:
                 return None
-            return parquet_to_frame(upload.file.read(), what, InvalidEvalData)
+            return parquet_to_frame(upload.file.read(), what, InvalidEvalData, limits=limits)
 
         labels = frame(eval_labels, "eval_labels")
         if labels.shape[1] != 1:
@@ -457,7 +457,9 @@ def create_app(hub: Hub) -> FastAPI:
         parsed = _parse_json(SubmissionMeta, meta, "submission metadata")
         preds = None
         if predictions is not None:
-            preds = parquet_to_frame(predictions.file.read(), "predictions", InvalidPredictions)
+            preds = parquet_to_frame(
+                predictions.file.read(), "predictions", InvalidPredictions, limits=limits
+            )
         upload = SubmissionUpload(
             meta=parsed,
             model=model.file.read() if model is not None else None,
@@ -496,7 +498,7 @@ def create_app(hub: Hub) -> FastAPI:
         tags=["submissions"],
         responses={200: {"content": {"application/octet-stream": {}}}},
     )
-    def artifact(name: str, version: VersionPath, kind: str, who: CallerDep) -> Response:
+    def artifact(name: str, version: int, kind: str, who: CallerDep) -> Response:
         data = hub.submissions.artifact(who, name, version, kind)
         suffix = {"model": "onnx", "preprocessor": "json"}.get(kind) or original_format(data)
         return Response(

@@ -216,7 +216,8 @@ class Playgrounds:
                 f"{[t.value for t in SUPPORTED_INPUTS]}"
             )
         text = input_type is InputType.TEXT
-        as_frame = frame_for(input_type)
+        # Media columns hold encoded files; a string is never taken for a path on the hub.
+        as_frame = frame_for(input_type, limits=self.settings.decode_limits)
         metric = parse_enum(Metric, spec.eval_metric or DEFAULT_METRIC[task].value, "eval_metric")
         if metric.task_type is not task:
             allowed = [m.value for m in Metric if m.task_type is task]

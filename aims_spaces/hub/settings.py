@@ -10,13 +10,17 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..core.limits import DecodeLimits, LimitFields
+
 
 def _default_home() -> Path:
     return Path.home() / ".aims_spaces"
 
 
-class Settings(BaseSettings):
-    """Everything a hub needs to start. Every field can be set as ``AIMS_<FIELD>``."""
+class Settings(BaseSettings, LimitFields):
+    """Everything a hub needs to start. Every field can be set as ``AIMS_<FIELD>``; the bounds on
+    decoding uploaded tables and media (``max_table_rows``, ``max_image_pixels``, …) are
+    :class:`~aims_spaces.core.limits.LimitFields`."""
 
     model_config = SettingsConfigDict(env_prefix="AIMS_", extra="ignore")
 
@@ -77,24 +81,6 @@ class Settings(BaseSettings):
     )
     max_graph_nodes: int = Field(
         default=200_000, ge=1, description="Most nodes an ONNX graph may hold, subgraphs included."
-    )
-    max_table_rows: int = Field(default=1_000_000, ge=1, description="Most rows of an uploaded table.")
-    max_table_columns: int = Field(default=2_000, ge=1, description="Most columns of an uploaded table.")
-    max_table_mb: float = Field(
-        default=512, gt=0, description="Most bytes an uploaded table may take once decoded, in MiB."
-    )
-    max_image_pixels: int = Field(
-        default=40_000_000, ge=1, description="Most pixels (width × height) of one image."
-    )
-    max_audio_seconds: float = Field(default=600, gt=0, description="Longest sound, in seconds.")
-    max_audio_samples: int = Field(
-        default=50_000_000, ge=1, description="Most samples (rate × channels × duration) of one sound."
-    )
-    max_video_frames: int = Field(default=10_000, ge=1, description="Most frames decoded of one clip.")
-    max_video_pixels: int = Field(
-        default=2_000_000_000,
-        ge=1,
-        description="Most pixels (width × height × frames) decoded of one clip.",
     )
     evaluation_timeout_s: float = Field(
         default=300,
@@ -256,6 +242,11 @@ class Settings(BaseSettings):
     @property
     def max_model_bytes(self) -> int:
         return int(self.max_model_mb * 1024 * 1024)
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        """The bounds every decode of an uploaded table or media file checks."""
+        return DecodeLimits.of(self)
 
     @property
     def secure_cookies(self) -> bool:

@@ -260,7 +260,7 @@ class Submissions:
                 raise PayloadTooLarge(
                     f"the preprocessor document is larger than {MAX_PREPROCESSOR // 2**20} MiB"
                 )
-            preprocessor = preprocess.load(upload.preprocessor)
+            preprocessor = preprocess.load(upload.preprocessor, limits=self.settings.decode_limits)
         for what, data in (("model", upload.model), ("original", upload.original)):
             if data is not None and len(data) > self.settings.max_model_bytes:
                 raise PayloadTooLarge(
@@ -333,6 +333,7 @@ class Submissions:
             artifact_url=self.store.url,
             evaldata_dir=str(self.evaldata.root),
             bootstrap_samples=self.settings.bootstrap_samples,
+            decode_limits=self.settings.decode_limits.model_dump(mode="json"),
         )
 
     def _enqueue(self, job: EvaluationJob) -> None:

@@ -39,14 +39,19 @@ class HubProcess:
         port: int | None = None,
         env: dict[str, str] | None = None,
         command: list[str] | None = None,
+        serve_port: int | None = None,
+        default_ports: bool = False,
     ) -> None:
         self.home = Path(home)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.serve_port = free_port()
+        self.serve_port = serve_port or free_port()
         self.serve_url = f"http://127.0.0.1:{self.serve_port}"
-        self.serve_stats_port = free_port()
-        self.serve_metrics_port = free_port()
+        # With default_ports the hub picks HAProxy's stats and metrics ports itself, as it does
+        # for anyone who sets only AIMS_PORT and AIMS_SERVE_PORT.
+        self.default_ports = default_ports
+        self.serve_stats_port = None if default_ports else free_port()
+        self.serve_metrics_port = None if default_ports else free_port()
         self.extra_env = env or {}
         self.command = command or [sys.executable, "-m", "aims_spaces", "serve"]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -61,10 +66,16 @@ class HubProcess:
             AIMS_SEED_DEMOS="false",
             AIMS_RAY_NUM_CPUS="2",
             AIMS_SERVE_PORT=str(self.serve_port),
-            AIMS_SERVE_STATS_PORT=str(self.serve_stats_port),
-            AIMS_SERVE_METRICS_PORT=str(self.serve_metrics_port),
             PYTHONUNBUFFERED="1",
         )
+        if not self.default_ports:
+            env.update(
+                AIMS_SERVE_STATS_PORT=str(self.serve_stats_port),
+                AIMS_SERVE_METRICS_PORT=str(self.serve_metrics_port),
+            )
+        else:
+            for key in ("AIMS_SERVE_STATS_PORT", "AIMS_SERVE_METRICS_PORT"):
+                env.pop(key, None)
         env.pop("AIMS_TOKEN", None)
         env.update(self.extra_env)
         log = open(self.log_path, "ab")
@@ -120,6 +131,27 @@ class HubProcess:
         psutil.wait_procs(victims, timeout=30)
         self.proc.wait(timeout=30)
         self.proc = None
+
+    def terminate(self, timeout: float = 60) -> list[psutil.Process]:
+        """Stop the hub as an operator does (SIGTERM to the hub's process alone) and return the
+        processes it had started that are still alive a few seconds after it exited."""
+        assert self.proc is not None
+        kids = self.descendants()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=timeout)
+        self.proc = None
+        _, alive = psutil.wait_procs(kids, timeout=10)
+        return alive
+
+    def kill_hub_only(self) -> list[psutil.Process]:
+        """SIGKILL the hub's own process (not what it started): a crash of the hub. Returns the
+        processes it had started."""
+        assert self.proc is not None
+        kids = self.descendants()
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.proc = None
+        return kids
 
     def stop(self) -> None:
         if self.proc is None:

@@ -10,9 +10,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from aims_spaces import (
-    CompetitionClosed,
     AuthenticationRequired,
+    CompetitionClosed,
     ModelPlayground,
+    OnnxPredictor,
     PermissionDenied,
     PlaygroundNotFound,
     QuotaExceeded,
@@ -151,6 +152,10 @@ def test_only_the_owner_closes_and_then_everyone_sees_the_private_board(users, c
         bob.close_competition()
     with pytest.raises(PermissionDenied):
         bob.update_competition(daily_submission_limit=100)
+    # Until the close a participant's files are theirs (and the owner's): nobody resubmits the leader.
+    danas = next(s for s in bob.list_submissions() if s.username == "dana" and s.has_original)
+    with pytest.raises(PermissionDenied, match="private to its submitter"):
+        bob.instantiate_model(danas.version, prefer="onnx")
     info = comp.close_competition()
     assert info.competition.is_closed
     # Late entries are refused (nothing is stored), experiments go on, the standing is final.
@@ -161,6 +166,10 @@ def test_only_the_owner_closes_and_then_everyone_sees_the_private_board(users, c
     bob.submit_model(prediction_submission=["setosa"] * comp.info.n_eval_rows, submission_type="experiment")
     with pytest.raises(CompetitionClosed, match="can no longer change"):
         comp.update_competition(clear_deadline=True)
+    # After the close everyone may read the files; another participant's scikit-learn original is
+    # rebuilt only on request (by default their ONNX model runs, as data).
+    assert isinstance(bob.instantiate_model(danas.version), OnnxPredictor)
+    assert type(bob.instantiate_model(danas.version, trust_original=True)).__name__ == "LogisticRegression"
     board = bob.get_leaderboard(submission_type="competition")
     assert board.attrs["ranked_on"] == "private"
     assert "private_accuracy" in board.columns

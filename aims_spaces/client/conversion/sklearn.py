@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ...core.onnx_model import META_CLASSES, META_COLUMNS, META_FRAMEWORK, OnnxModel
-from ...core.skops_audit import check_skops
+from ...core.skops_audit import check_skops, trusted_types
 from ...core.tabular import _scalar
 from ...domain import Column, ColumnType, InputType, Signature
 from ...errors import InvalidModel
@@ -278,19 +278,39 @@ def skops_bytes(model: Any) -> bytes | None:
     try:
         import skops.io
 
-        return skops.io.dumps(model)
+        data = skops.io.dumps(model)
     except Exception as e:  # some third-party estimators cannot be saved; the ONNX model still goes up
         log.warning("could not save the original model with skops: %s", e)
         return None
+    try:
+        check_skops(data)  # the hub's audit: a refused original would refuse the whole submission
+    except InvalidModel as e:
+        log.warning(
+            "the original is not uploaded (its skops file holds what the hub does not accept: %s); "
+            "the ONNX model goes up alone",
+            e.message,
+        )
+        return None
+    return data
 
 
 def load_skops(data: bytes) -> Any:
     """Rebuild a scikit-learn original from its skops file, on the participant's machine (the hub
-    only audits these files and never loads one). Only the types the audit trusts are built."""
+    only audits these files and never loads one).
+
+    The file is audited again here (another participant made it): skops may build exactly the
+    allow-listed types this file holds, nothing it reports on its own.
+
+    Raises:
+        InvalidModel: the audit refuses the file, or scikit-learn refuses its content.
+    """
     import skops.io
 
-    check_skops(data)
-    return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+    trusted = trusted_types(data)
+    try:
+        return skops.io.loads(data, trusted=trusted)
+    except Exception as e:  # skops and scikit-learn raise many kinds for content they refuse
+        raise InvalidModel(f"the original model could not be rebuilt: {type(e).__name__}: {e}") from None
 
 
 def _jsonable(value: Any) -> Any:

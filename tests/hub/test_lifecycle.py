@@ -1,0 +1,141 @@
+"""Starting and stopping a hub leaves nothing behind: no process, no port, no world-readable
+file; a hub killed outright starts again cleanly; two hubs run side by side when only their two
+main ports differ. Real hubs (uvicorn, Ray, Serve, HAProxy) in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from aims_spaces import ModelPlayground
+from aims_spaces.client import HubClient
+from aims_spaces.hub.testing import HubProcess, free_port
+
+pytestmark = [pytest.mark.hub, pytest.mark.slow]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _mentioning(*paths: Path | str) -> list[psutil.Process]:
+    """Processes whose command line names one of ``paths`` (HAProxy names its configuration)."""
+    found = []
+    needles = [str(p) for p in paths if p]
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            line = " ".join(proc.info["cmdline"] or [])
+        except psutil.Error:
+            continue
+        if any(n in line for n in needles):
+            found.append(proc)
+    return found
+
+
+def _ports_of(hub: HubProcess) -> list[int]:
+    run = json.loads((hub.home / "run.json").read_text())
+    return [hub.port, hub.serve_port, run["stats"], run["metrics"]]
+
+
+def _wait_free(ports: list[int], timeout: float = 15) -> list[int]:
+    deadline = time.monotonic() + timeout
+    busy = ports
+    while time.monotonic() < deadline:
+        busy = [p for p in ports if _listening(p)]
+        if not busy:
+            return []
+        time.sleep(0.3)
+    return busy
+
+
+def test_five_stop_start_rounds_leave_no_process_or_port_behind(tmp_path):
+    hub = HubProcess(tmp_path / "home")
+    for round_ in range(5):
+        hub.start()
+        ports = _ports_of(hub)
+        serve_dir = json.loads((hub.home / "run.json").read_text())["serve_dir"]
+        assert all(_listening(p) for p in ports), (round_, ports)
+        survivors = hub.terminate()
+        assert survivors == [], f"round {round_}: {[p.cmdline()[:3] for p in survivors]}"
+        assert _mentioning(serve_dir) == [], f"round {round_}: HAProxy left running"
+        assert _wait_free(ports) == [], f"round {round_}: ports still taken"
+        assert not (hub.home / "run.json").exists()
+    # What the hub keeps is its user's alone.
+    assert stat.S_IMODE(hub.home.stat().st_mode) == 0o700
+    for name in ("registry.db", "admin_credentials.json", "ray_token"):
+        assert stat.S_IMODE((hub.home / name).stat().st_mode) & 0o077 == 0, name
+
+
+def test_a_hub_killed_outright_starts_again_cleanly(tmp_path):
+    port, serve_port = free_port(), free_port()
+    first = HubProcess(tmp_path / "home", port=port, serve_port=serve_port)
+    first.start()
+    old_dir = json.loads((first.home / "run.json").read_text())["serve_dir"]
+    left = first.kill_hub_only()  # SIGKILL to the hub alone: no clean-up code runs
+    second = HubProcess(tmp_path / "home", port=port, serve_port=serve_port)
+    try:
+        second.start()
+        assert httpx.get(f"{second.url}/api/health").json()["status"] == "ok"
+        assert httpx.post(f"{second.serve_url}/nothing/predict", json={}).status_code == 404
+        new_dir = json.loads((second.home / "run.json").read_text())["serve_dir"]
+        if new_dir != old_dir:
+            assert not Path(old_dir).exists()
+        # Nothing of the killed run's Ray or HAProxy is still running a minute later.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(p.is_running() for p in left):
+            time.sleep(1)
+        alive = [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert alive == [], [p.cmdline()[:3] for p in alive]
+    finally:
+        second.stop()
+        for p in left:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+
+
+def test_two_hubs_run_side_by_side_with_default_ports(tmp_path, iris):
+    a = HubProcess(tmp_path / "a", default_ports=True)
+    b = HubProcess(tmp_path / "b", default_ports=True)
+    a.start()
+    try:
+        b.start()
+        try:
+            assert set(_ports_of(a)).isdisjoint(_ports_of(b))
+            client = HubClient(a.url, token=a.admin_token)
+            pg = ModelPlayground(
+                input_type="tabular", task_type="classification", name="only-on-a", client=client
+            )
+            pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
+            model = LogisticRegression(max_iter=500).fit(iris["X_train"], iris["y_train"])
+            pg.deploy_model(pg.submit_model(model=model).wait().version)
+            rows = {"rows": iris["X_test"].head(3).to_dict("records")}
+            answer = httpx.post(f"{a.serve_url}/only-on-a/predict", json=rows, timeout=30)
+            assert answer.status_code == 200 and len(answer.json()["predictions"]) == 3
+            # Hub B's endpoint answers for hub B only, every time (no shared port between them).
+            for _ in range(20):
+                assert (
+                    httpx.post(f"{b.serve_url}/only-on-a/predict", json=rows, timeout=30).status_code == 404
+                )
+            # HAProxy's stats and metrics listen on loopback only.
+            for port in _ports_of(a)[2:]:
+                assert any(
+                    c.laddr.port == port and c.laddr.ip == "127.0.0.1"
+                    for c in psutil.net_connections("tcp")
+                    if c.status == psutil.CONN_LISTEN
+                )
+        finally:
+            b.stop()
+    finally:
+        a.stop()
