@@ -152,24 +152,20 @@ def test_other_sites_cannot_post_for_a_user_nor_read_with_credentials(hub, users
 
 
 @pytest.mark.browser
-def test_participant_html_does_not_run_in_the_owners_browser(page: Page, hub, users):
-    """A participant's model type, description and custom metadata carry an HTML payload; the
-    owner compares their versions in Chromium: the text shows, the script never runs."""
+def test_participant_html_does_not_run_in_the_owners_browser(page: Page, hub, users, iris):
+    """A participant's description and custom metadata carry an HTML payload; the owner reads
+    the board and compares the versions in Chromium: the text shows, the script never runs."""
     from sklearn.linear_model import LogisticRegression
 
     from aims_spaces import ModelPlayground
 
     owner, mallory = users("xena"), users("mallory-xss")
     pg = ModelPlayground(input_type="tabular", task_type="classification", name="xss-check", client=owner)
-    from sklearn.datasets import load_iris
-
-    data = load_iris(as_frame=True)
-    y = data.target.map(dict(enumerate(data.target_names)))
-    pg.create(eval_data=y[:60], eval_features=data.data[:60])
+    pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
     theirs = ModelPlayground(name="xss-check", client=mallory)
     for i in range(2):
         theirs.submit_model(
-            model=LogisticRegression(max_iter=200 + i).fit(data.data, y),
+            model=LogisticRegression(max_iter=200 + i).fit(iris["X_train"], iris["y_train"]),
             custom_metadata={XSS: XSS, "note": f"<script>window.__aims_xss=2</script>{i}"},
             description=XSS,
         ).wait()
