@@ -1,4 +1,5 @@
-"""The ``aims`` command: ``aims serve``, ``aims login``, ``aims leaderboard NAME`` and friends."""
+"""The ``aims`` command: ``aims serve``, ``aims login``, ``aims leaderboard NAME``, ``aims tokens``,
+``aims logout`` and friends."""
 
 from __future__ import annotations
 
@@ -71,6 +72,28 @@ def _whoami(args: argparse.Namespace) -> None:
     print(f"{who['username']} on {client.url}{' (admin)' if who['is_admin'] else ''}")
 
 
+def _tokens(args: argparse.Namespace) -> None:
+    from .client.http import default_client
+
+    client = default_client()
+    if args.revoke is not None:
+        client.request("DELETE", f"/api/tokens/{args.revoke}")
+        print(f"token {args.revoke} revoked")
+        return
+    for t in client.request("GET", "/api/tokens"):
+        mark = " (this one)" if t["current"] else ""
+        print(f"{t['id']:>6}  {t['kind']:<8} {t['name'] or '-':<24} expires {t['expires_at'][:19]}{mark}")
+
+
+def _logout(args: argparse.Namespace) -> None:
+    from .client.http import config_dir, default_client
+
+    client = default_client()
+    client.request("POST", "/api/logout")
+    (config_dir() / "credentials.json").unlink(missing_ok=True)
+    print(f"logged out of {client.url}; the token is revoked")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aims", description="aims_spaces hub and client")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("whoami", help="show who the saved token belongs to")
     p.set_defaults(func=_whoami)
+
+    p = sub.add_parser("tokens", help="list your tokens (API and web sessions), or revoke one")
+    p.add_argument("--revoke", type=int, metavar="ID", help="revoke the token with this id")
+    p.set_defaults(func=_tokens)
+
+    p = sub.add_parser("logout", help="revoke the saved token and forget it")
+    p.set_defaults(func=_logout)
     return parser
 
 

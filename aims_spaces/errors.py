@@ -39,7 +39,24 @@ HTTP status <-> class is mapped here and nowhere else: :func:`http_status` on th
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+
+# Absolute paths of the machine that raised an error (a library's message may quote its source
+# or data files): not for the caller's eyes. Paths the hub's own messages use (/api/..., URLs)
+# start elsewhere or carry a scheme.
+_MACHINE_PATH = re.compile(
+    r"(?<![\w/.])/(?:tmp|home|root|usr|opt|var|etc|proc|dev|srv|work|mnt|run|sys|data|private|"
+    r"onnxruntime_src|build|__w|snap)(?:/[^\s'\"():,;]*)?"
+)
+MAX_MESSAGE = 2000
+
+
+def public_message(text: str) -> str:
+    """``text`` fit for a caller: machine paths replaced by ``<path>``, at most 2,000 characters."""
+    text = _MACHINE_PATH.sub("<path>", text)
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 class AimsError(Exception):
@@ -52,7 +69,8 @@ class AimsError(Exception):
         self.message = message
 
     def to_payload(self) -> dict[str, Any]:
-        return {"error": {"code": type(self).__name__, "message": self.message}}
+        """The wire form; the message never carries a path of the machine that raised it."""
+        return {"error": {"code": type(self).__name__, "message": public_message(self.message)}}
 
 
 class InvalidInput(AimsError, ValueError):
@@ -216,4 +234,5 @@ def _fallback_class(status: int) -> type[AimsError]:
 __all__ = [c.__name__ for c in _all_subclasses(AimsError)] + [
     "error_from_payload",
     "http_status",
+    "public_message",
 ]

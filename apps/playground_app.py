@@ -38,7 +38,7 @@ from aims_spaces.domain import (
     SubmissionType,
     TaskType,
 )
-from aims_spaces.errors import AimsError, InvalidModel, InvalidPredictions, ModelLoading
+from aims_spaces.errors import AimsError, InvalidModel, InvalidPredictions, ModelLoading, public_message
 from aims_spaces.hub import Hub
 from aims_spaces.hub.access import Caller
 from aims_spaces.hub.submissions import SubmissionUpload, original_format
@@ -63,7 +63,7 @@ def _guard(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except AimsError as e:
-        raise gr.Error(e.message, print_exception=False) from None
+        raise gr.Error(public_message(e.message), print_exception=False) from None
 
 
 class PlaygroundUI:

@@ -70,3 +70,15 @@ def test_the_facade_is_cheap_and_complete() -> None:
         "assert sorted(aims_spaces.__all__) == sorted(set(aims_spaces.__all__))"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_messages_never_carry_a_path_of_the_machine() -> None:
+    err = errors.InvalidModel(
+        "onnxruntime cannot load the model: Load model from /tmp/aims/x.onnx "
+        "failed:/onnxruntime_src/onnxruntime/core/graph/model.cc:180 Model"
+    )
+    message = err.to_payload()["error"]["message"]
+    assert "/tmp" not in message and "onnxruntime_src" not in message and "<path>" in message
+    kept = "no such endpoint: /api/nope; see http://127.0.0.1:8000/iris/predict"
+    assert errors.public_message(kept) == kept
+    assert len(errors.public_message("x" * 5000)) == 2000
