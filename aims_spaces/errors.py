@@ -42,7 +42,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-
 # Absolute paths of the machine that raised an error (a library's message may quote its source
 # or data files): not for the caller's eyes. Paths the hub's own messages use (/api/..., URLs)
 # start elsewhere or carry a scheme.

@@ -3,6 +3,10 @@ digest, the playground's private eval data) and score it with :func:`scoring.eva
 
 No Ray here: the Ray task in :mod:`.ray_queue` calls :func:`run_job`, and so does any in-process
 queue (the hub's fast tests use one).
+
+A job may have a wall-clock limit: it counts from the start of :func:`run_job`, and the model's
+load and run are stopped when it passes (:class:`~aims_spaces.core.onnx_model.Deadline`); the
+submission then fails with "timed out after N s".
 """
 
 from __future__ import annotations
@@ -10,12 +14,16 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
 from aims_spaces.core import preprocess
+from aims_spaces.core.limits import DecodeLimits
+from aims_spaces.core.onnx_model import Deadline
 from aims_spaces.core.tabular import parquet_to_frame
 from aims_spaces.domain import EvaluationJob, EvaluationResult
+from aims_spaces.errors import InvalidModel
 from aims_spaces.hub.evaldata import EvalDataRepo, EvalLabels
 from aims_spaces.hub.storage import ArtifactStore
 
@@ -41,15 +49,42 @@ def _eval_data(job: EvaluationJob) -> tuple[EvalLabels, Any]:
     return value
 
 
-def run_job(job: EvaluationJob) -> EvaluationResult:
-    """Load what ``job`` refers to and score it (the body of the Ray task; callable without Ray)."""
+def timed_out(limit_s: float) -> str:
+    """Why a submission failed when its evaluation passed its wall-clock limit."""
+    return (
+        f"timed out after {limit_s:g} s: the evaluation ran longer than this hub allows for one "
+        "submission (a model that runs for too long, or for ever)"
+    )
+
+
+def run_job(job: EvaluationJob, *, timeout_s: float | None = None) -> EvaluationResult:
+    """Load what ``job`` refers to and score it (the body of the Ray task; callable without Ray).
+
+    Args:
+        job: the submission to score.
+        timeout_s: wall-clock limit from now; the model is stopped when it passes and the
+            result is a failure saying "timed out after N s".
+    """
+    deadline = None
+    if timeout_s is not None:
+        limit = timeout_s
+
+        def error() -> Exception:
+            return InvalidModel(timed_out(limit))
+
+        deadline = Deadline(time.monotonic() + timeout_s, error)
     labels, features = _eval_data(job)
     store = ArtifactStore(job.artifact_url)
     model_bytes = store.get(job.model_sha256) if job.model_sha256 else None
-    preprocessor = preprocess.load(store.get(job.preprocessor_sha256)) if job.preprocessor_sha256 else None
+    limits = DecodeLimits(**job.decode_limits)
+    preprocessor = (
+        preprocess.load(store.get(job.preprocessor_sha256), limits=limits)
+        if job.preprocessor_sha256
+        else None
+    )
     uploaded = None
     if job.predictions_sha256:
-        uploaded = parquet_to_frame(store.get(job.predictions_sha256), "predictions")
+        uploaded = parquet_to_frame(store.get(job.predictions_sha256), "predictions", limits=limits)
     result = scoring.evaluate(
         job,
         labels=labels,
@@ -57,5 +92,6 @@ def run_job(job: EvaluationJob) -> EvaluationResult:
         model_bytes=model_bytes,
         uploaded=uploaded,
         preprocessor=preprocessor,
+        deadline=deadline,
     )
     return result.model_copy(update={"evaluated_by": {"host": socket.gethostname(), "pid": os.getpid()}})

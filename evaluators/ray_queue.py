@@ -5,13 +5,22 @@ private eval data itself (cached per worker process, since the eval data never c
 it and returns an :class:`EvaluationResult`. Ray re-runs a task whose worker died
 (``max_retries``); the hub writes a result only once per submission, so a retry can never
 score a submission twice.
+
+With a wall-clock limit (``timeout_s``, counted from the task's start, so time spent waiting in
+Ray's queue behind other submissions does not count), the model is stopped when the limit passes
+and the submission fails with "timed out after N s". An operator onnxruntime cannot interrupt
+gets a grace period more; then the task returns that failure anyway and its worker process
+exits right after delivering it, taking the stuck thread with it (see
+:func:`_retire_after_return`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -20,14 +29,96 @@ import ray
 
 from aims_spaces.domain import EvaluationJob, EvaluationResult
 
-from .jobs import run_job
+from .jobs import run_job, timed_out
 
 log = logging.getLogger(__name__)
 
+BACKSTOP_GRACE_S = 10.0
+# A max_calls no worker reaches by counting: it only lets _retire_after_return end a worker the
+# way Ray ends one at max_calls.
+_RETIRE_AT = 1_000_003
 
-@ray.remote
-def evaluate_submission(job: EvaluationJob) -> EvaluationResult:
-    return run_job(job)
+
+@ray.remote(max_calls=_RETIRE_AT)
+def evaluate_submission(
+    job: EvaluationJob, timeout_s: float | None = None, grace_s: float = BACKSTOP_GRACE_S
+) -> EvaluationResult:
+    if timeout_s is None:
+        return run_job(job)
+    result, finished = run_bounded(job, timeout_s, grace_s)
+    if not finished:
+        _retire_after_return()
+    return result
+
+
+def run_bounded(
+    job: EvaluationJob, timeout_s: float, grace_s: float = BACKSTOP_GRACE_S
+) -> tuple[EvaluationResult, bool]:
+    """Run ``job`` with a limit of ``timeout_s``, on a thread of its own.
+
+    Returns:
+        The result, and whether the job's thread finished. If it is still busy ``grace_s``
+        after the limit (stuck in an operator onnxruntime cannot stop), the result is the
+        "timed out after N s" failure and the thread is left running; the caller must end the
+        process.
+    """
+    start = time.perf_counter()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = run_job(job, timeout_s=timeout_s)
+        except BaseException as e:  # handed to the caller's thread, which raises it
+            outcome["error"] = e
+
+    thread = threading.Thread(target=work, name=f"aims-evaluation-{job.submission_id}", daemon=True)
+    thread.start()
+    thread.join(timeout_s + grace_s)
+    if thread.is_alive():
+        log.warning(
+            "submission %d: still running %.0f s after its %.0f s limit; ending this worker",
+            job.submission_id,
+            grace_s,
+            timeout_s,
+        )
+        failure = EvaluationResult(
+            ok=False,
+            error=timed_out(timeout_s),
+            seconds=time.perf_counter() - start,
+            evaluated_by={"host": socket.gethostname(), "pid": os.getpid()},
+        )
+        return failure, False
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"], True
+
+
+def _retire_after_return() -> None:
+    """Have Ray end this worker process right after it delivers the running task's result.
+
+    Ray does exactly this when a function reaches its ``max_calls``: the result goes out with a
+    note that the worker is exiting, so its owner neither reuses the worker nor retries the
+    task, and the process exits. :func:`evaluate_submission` declares a ``max_calls`` no worker
+    reaches by counting; setting this worker's count to one short makes the running call its
+    last. The count lives in Ray's function manager, which has no public setter;
+    ``tests/evaluators/test_timeout.py`` checks the behaviour against the installed Ray.
+    """
+    try:
+        manager = ray._private.worker.global_worker.function_actor_manager
+        ids = [
+            function_id
+            for function_id, info in manager._function_execution_info.items()
+            if getattr(info, "max_calls", 0) == _RETIRE_AT
+        ]
+        for function_id in ids:
+            manager._num_task_executions[function_id] = _RETIRE_AT - 1
+    except AttributeError:  # a Ray whose internals moved: fall back below
+        ids = []
+    if not ids:
+        # Exit shortly after returning instead. A task Ray hands this worker in that moment dies
+        # with it and is retried as a crash, which is still better than a core lost for good.
+        log.warning("cannot have Ray retire this worker; exiting in 2 s")
+        threading.Timer(2.0, os._exit, (0,)).start()
 
 
 @ray.remote
@@ -53,23 +144,42 @@ class RayEvaluationQueue:
         *,
         num_cpus: float = 0.5,
         max_retries: int = 3,
+        timeout_s: float | None = None,
+        grace_s: float = BACKSTOP_GRACE_S,
     ) -> None:
+        """
+        Args:
+            on_done: called once per submission with its result, off Ray's threads.
+            num_cpus: CPUs one evaluation reserves in Ray.
+            max_retries: times Ray re-runs an evaluation whose worker died.
+            timeout_s: wall-clock limit of one evaluation from its start (None: no limit).
+            grace_s: how much longer an evaluation stuck in an operator that cannot be
+                interrupted may take before its task gives up on it and ends its worker.
+        """
         self._on_done = on_done
         self._options = {"num_cpus": num_cpus, "max_retries": max_retries}
+        self._timeout_s = timeout_s
+        self._grace_s = grace_s
         self._pending: dict[int, ray.ObjectRef] = {}
         self._lock = threading.Lock()
         # Results are written to the registry off Ray's callback thread.
         self._writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aims-eval-done")
         self._closed = False
 
-    def warm_up(self, n: int = 2) -> None:
-        ray.get([_warm_up.options(num_cpus=self._options["num_cpus"]).remote() for _ in range(n)])
+    def warm_up(self, n: int = 2, *, wait: bool = True) -> None:
+        """Import the scoring stack in ``n`` workers ahead of the first submission; with
+        ``wait=False`` it happens while the hub goes on starting."""
+        refs = [_warm_up.options(num_cpus=self._options["num_cpus"]).remote() for _ in range(n)]
+        if wait:
+            ray.get(refs)
+        else:
+            self._warming = refs  # kept, so Ray does not cancel them as unreferenced
 
     def submit(self, job: EvaluationJob) -> None:
         with self._lock:
             if self._closed or job.submission_id in self._pending:
                 return
-            ref = evaluate_submission.options(**self._options).remote(job)
+            ref = evaluate_submission.options(**self._options).remote(job, self._timeout_s, self._grace_s)
             self._pending[job.submission_id] = ref
         ref.future().add_done_callback(lambda fut: self._done(job.submission_id, fut))
 
@@ -90,8 +200,13 @@ class RayEvaluationQueue:
                 "running this submission (out of memory?)",
             )
         except ray.exceptions.RayTaskError as e:
+            # A bug or a broken store, not the submission's fault: the details go to the log,
+            # never to the participant.
             log.error("evaluator crashed on submission %d: %s", submission_id, e)
-            result = EvaluationResult(ok=False, error=f"the evaluator crashed: {e.cause!r}"[:2000])
+            result = EvaluationResult(
+                ok=False,
+                error="the evaluator failed with an internal error (the hub's log has the details)",
+            )
         self._writer.submit(self._report, submission_id, result)
 
     def _report(self, submission_id: int, result: EvaluationResult) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aims_spaces.core.onnx_model import OnnxModel, graph_metadata, parse_onnx
+from aims_spaces.core.onnx_model import Deadline, OnnxModel, graph_metadata, parse_onnx
 from aims_spaces.core.tabular import ClassIndex, clean_targets
 from aims_spaces.domain import EvaluationJob, EvaluationResult, Metric, Split
 from aims_spaces.errors import AimsError, InvalidPredictions
@@ -35,11 +35,15 @@ def evaluate(
     model_bytes: bytes | None,
     uploaded: pd.DataFrame | None,
     preprocessor: Any = None,
+    deadline: Deadline | None = None,
 ) -> EvaluationResult:
-    """Score a submission; a problem with the submission itself gives ``ok=False``, not a raise."""
+    """Score a submission; a problem with the submission itself gives ``ok=False``, not a raise.
+
+    ``deadline`` stops loading and running the model (its error becomes the failure).
+    """
     start = time.perf_counter()
     try:
-        result = _evaluate(job, labels, features, model_bytes, uploaded, preprocessor)
+        result = _evaluate(job, labels, features, model_bytes, uploaded, preprocessor, deadline)
     except AimsError as e:
         return EvaluationResult(ok=False, error=e.message, seconds=time.perf_counter() - start)
     return result.model_copy(update={"seconds": time.perf_counter() - start})
@@ -52,6 +56,7 @@ def _evaluate(
     model_bytes: bytes | None,
     uploaded: pd.DataFrame | None,
     preprocessor: Any = None,
+    deadline: Deadline | None = None,
 ) -> EvaluationResult:
     n = labels.labels.shape[0]
     signature = job.signature
@@ -66,8 +71,8 @@ def _evaluate(
     if model_bytes is not None:
         onnx_meta = graph_metadata(parse_onnx(model_bytes), len(model_bytes))
         if features is not None:
-            model = OnnxModel(model_bytes, signature, preprocessor=preprocessor).load()
-            out = model.run(features)
+            model = OnnxModel(model_bytes, signature, preprocessor=preprocessor).load(deadline=deadline)
+            out = model.run(features, deadline=deadline)
             model_pred = out.indices if classification else out.values
             proba = out.probabilities
 

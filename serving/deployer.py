@@ -71,6 +71,10 @@ class RayServeDeployer:
             max_replicas=s.serve_max_replicas,
             replica_cpus=s.serve_replica_cpus,
             max_ongoing_requests=s.serve_max_ongoing_requests,
+            model_load_timeout_s=s.model_load_timeout_s,
+            predict_timeout_s=s.predict_timeout_s,
+            max_body_bytes=s.max_predict_bytes,
+            decode_limits=s.decode_limits.model_dump(mode="json"),
         )
         serve.run(build_app(config), name=APP_NAME, route_prefix="/")
         log.info("predictions served at %s/<playground>/predict", self.predict_base_url)
@@ -81,8 +85,11 @@ class RayServeDeployer:
     def set_routes(self, routes: list[Route]) -> None:
         self._wait_applied(ray.get(self.state.set_routes.remote(routes)))
 
-    def stage(self, route: Route, timeout_s: float = 120.0) -> None:
-        """Have every live replica load and warm the route's model; raise if one cannot."""
+    def stage(self, route: Route, timeout_s: float | None = None) -> None:
+        """Have every live replica load and warm the route's model; raise if one cannot. By
+        default waits longer than a replica's own load limit, so the replica's verdict arrives."""
+        if timeout_s is None:
+            timeout_s = max(120.0, self.settings.model_load_timeout_s + 30)
         ray.get(self.state.stage.remote(route))
         deadline = time.monotonic() + timeout_s
         while True:

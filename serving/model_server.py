@@ -1,25 +1,35 @@
 """Loading ONNX models for serving and running batches of requests through them.
 
 Plain Python: the Serve deployment keeps the loaded models in ``@serve.multiplexed``'s LRU and
-calls :meth:`ModelServer.load` on a miss and :meth:`ModelServer.run_batch` per batch.
+calls :meth:`ModelServer.load` on a miss and :meth:`ModelServer.run_batch` per batch. Loading
+(with its warm-up run) and running take a time limit: the model is stopped when it passes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from aims_spaces.core import preprocess
+from aims_spaces.core.limits import DecodeLimits
 from aims_spaces.core.media import encode_image
-from aims_spaces.core.onnx_model import Inputs, ModelOutput, OnnxModel
+from aims_spaces.core.onnx_model import Deadline, Inputs, ModelOutput, OnnxModel
 from aims_spaces.domain import ColumnType, Route
 from aims_spaces.errors import InvalidModel
 from aims_spaces.hub.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
+
+
+def load_timed_out(limit_s: float) -> str:
+    return (
+        f"timed out loading after {limit_s:g} s: the model took longer than this hub allows to "
+        "load and warm up"
+    )
 
 
 class LoadedModel:
@@ -31,6 +41,9 @@ class LoadedModel:
         self.route = route
         self.model = model
         self._on_unload = on_unload
+        # Seconds its latest run took (unknown at first): a fast model runs on the replica's
+        # event loop, a slow one on a thread, so it holds up no other playground's requests.
+        self.run_s = math.inf
 
     def __del__(self) -> None:
         # Ray Serve's multiplexer calls this when it evicts the model from its LRU.
@@ -40,35 +53,56 @@ class LoadedModel:
 
 
 class ModelServer:
-    def __init__(self, artifact_url: str, threads: int = 1) -> None:
+    def __init__(self, artifact_url: str, threads: int = 1, limits: DecodeLimits | None = None) -> None:
         self.store = ArtifactStore(artifact_url)
         self.threads = threads
+        self.limits = limits  # the hub's bounds on decoding the media a preprocessor takes
 
-    def load(self, route: Route) -> OnnxModel:
+    def load(self, route: Route, *, timeout_s: float | None = None) -> OnnxModel:
         """Load the route's model and run it once on its example rows (or one made-up row), so
-        the first real request finds it warm."""
+        the first real request finds it warm.
+
+        Args:
+            route: what to load.
+            timeout_s: limit of the load and the warm-up run together.
+
+        Raises:
+            InvalidModel: the model cannot be loaded or run, or took longer than ``timeout_s``
+                ("timed out loading after N s").
+        """
+        deadline = None
+        if timeout_s is not None:
+            limit = timeout_s
+
+            def error() -> Exception:
+                return InvalidModel(load_timed_out(limit))
+
+            deadline = Deadline.after(timeout_s, error)
         data = self.store.get(route.model_sha256)
         preprocessor = None
         if route.preprocessor_sha256:
-            preprocessor = preprocess.load(self.store.get(route.preprocessor_sha256))
-        model = OnnxModel(data, route.signature, threads=self.threads, preprocessor=preprocessor).load()
-        model.run(warm_up_columns(route))
+            preprocessor = preprocess.load(self.store.get(route.preprocessor_sha256), limits=self.limits)
+        model = OnnxModel(data, route.signature, threads=self.threads, preprocessor=preprocessor)
+        model.load(deadline=deadline)
+        model.run(warm_up_columns(route), deadline=deadline)
         return model
 
     @staticmethod
-    def run_batch(model: OnnxModel, requests: Sequence[tuple[Inputs, int]]) -> list[ModelOutput]:
+    def run_batch(
+        model: OnnxModel, requests: Sequence[tuple[Inputs, int]], deadline: Deadline | None = None
+    ) -> list[ModelOutput]:
         """Run several requests' rows as one call and split the outputs back per request.
 
         One playground's requests come alike from the router: all matrices, or all mappings."""
         if len(requests) == 1:
-            return [model.run(requests[0][0])]
+            return [model.run(requests[0][0], deadline=deadline)]
         first = requests[0][0]
         merged: Inputs
         if isinstance(first, np.ndarray):
             merged = np.concatenate([x for x, _ in requests])  # type: ignore[misc]
         else:
             merged = {name: np.concatenate([cols[name] for cols, _ in requests]) for name in first}  # type: ignore[index]
-        out = model.run(merged)
+        out = model.run(merged, deadline=deadline)
         results, start = [], 0
         for _, n in requests:
             stop = start + n

@@ -1,26 +1,44 @@
 """The prediction router's logic: find a playground's runtime model, check the caller may use
-it, turn a JSON body into model inputs (or say exactly what is wrong with it), and turn model
-outputs into labels. Plain Python; the Serve deployment in :mod:`serving.app` wraps it.
+it, read a request body within its limit, turn it into model inputs (or say exactly what is
+wrong with it), and turn model outputs into labels. Plain Python; the Serve deployment in
+:mod:`serving.app` wraps it.
+
+A private playground is invisible to anyone who may not use it: no token, a bad, expired or
+revoked one, or someone else's all get the same 404 as a playground that does not exist. The
+access lists come from the shared serving state; when a replica has not heard from it for
+:data:`STALE_AFTER_S`, it stops trusting what it holds and answers 503 for every playground it
+does not know to be public.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import orjson
 
+from aims_spaces.core.limits import DEFAULT_LIMITS, DecodeLimits
 from aims_spaces.core.media import from_base64
-from aims_spaces.core.onnx_model import Inputs, ModelOutput, first_line
+from aims_spaces.core.onnx_model import Inputs, ModelOutput
+from aims_spaces.core.tabular import csv_to_frame
 from aims_spaces.domain import Column, ColumnType, InputType, Route, TaskType
-from aims_spaces.errors import AimsError, AuthenticationRequired, InvalidInput, NotFound
+from aims_spaces.errors import (
+    AimsError,
+    AuthenticationRequired,
+    HubUnavailable,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from aims_spaces.hub.access import Caller
 
 MAX_ROWS = 100_000
+MAX_FILES = 1_000  # files (rows) of one multipart request
+MAX_FIELDS = 16  # other parts of one multipart request
+STALE_AFTER_S = 10.0  # without a sync for this long, a replica's access lists are not trusted
 
 
 class InvalidRows(InvalidInput):
@@ -34,11 +52,23 @@ def not_served(name: str) -> NotFound:
     )
 
 
+def stale_access() -> HubUnavailable:
+    return HubUnavailable("access information is stale; retry shortly")
+
+
+def too_large(limit_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than {limit_bytes / 2**20:g} MiB, the most one prediction "
+        "request may send (the hub's AIMS_MAX_PREDICT_MB setting); send fewer rows per request"
+    )
+
+
 class TokenCache:
-    """Remembers token -> caller lookups for a while, so a request rarely touches the registry."""
+    """Remembers token -> caller lookups for a few seconds, so a request rarely touches the
+    registry and a revoked token stops working within ``ttl_s``."""
 
     def __init__(
-        self, lookup: Callable[[str], Caller | None], ttl_s: float = 30.0, negative_ttl_s: float = 5.0
+        self, lookup: Callable[[str], Caller | None], ttl_s: float = 5.0, negative_ttl_s: float = 5.0
     ):
         self.lookup = lookup
         self.ttl_s = ttl_s
@@ -66,21 +96,45 @@ class TokenCache:
 
 
 class Router:
-    def __init__(self, authenticate: Callable[[str], Caller | None]) -> None:
+    def __init__(
+        self,
+        authenticate: Callable[[str], Caller | None],
+        stale_after_s: float = STALE_AFTER_S,
+        limits: DecodeLimits | None = None,
+    ) -> None:
         self.authenticate = authenticate
+        self.stale_after_s = stale_after_s
+        self.limits = limits or DEFAULT_LIMITS
         self.routes: dict[str, Route] = {}
+        self.synced_at = -math.inf  # time.monotonic() of the last update from the serving state
         # playground -> (its schema, how to read its rows as one matrix; None unless all numeric)
         self._numeric: dict[str, tuple[list[Column], _NumericPlan | None]] = {}
 
+    def update(self, routes: Iterable[Route]) -> None:
+        """Serve ``routes`` (and their access lists) from now on, fresh as of now."""
+        self.routes = {route.playground: route for route in routes}
+        self.synced_at = time.monotonic()
+
     def resolve(self, playground: str, authorization: str | None) -> Route:
+        """The playground's route, if the caller may use it.
+
+        Raises:
+            NotFound: no such route, or a private one the caller may not use (the same words).
+            HubUnavailable: the access lists are stale and the route is not known to be public.
+        """
         route = self.routes.get(playground)
-        if route is None:
-            raise not_served(playground)
-        if route.private:
+        if route is None or route.private:
+            if time.monotonic() - self.synced_at > self.stale_after_s:
+                raise stale_access()  # also for unknown names, so staleness reveals nothing
+            if route is None:
+                raise not_served(playground)
             token = _bearer(authorization)
             if token is None:
                 raise not_served(playground)
-            caller = self.authenticate(token)
+            try:
+                caller = self.authenticate(token)
+            except AuthenticationRequired:  # a 401 would tell a prober the playground exists
+                raise not_served(playground) from None
             if caller is None or not (caller.is_admin or caller.user_id in route.allowed_user_ids):
                 raise not_served(playground)
         return route
@@ -91,7 +145,8 @@ class Router:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as e:
-            raise InvalidRows(f"the body is not valid JSON: {e}") from None
+            where = f" (line {e.lineno}, column {e.colno})" if body else " (it is empty)"
+            raise InvalidRows(f"the body is not valid JSON{where}") from None
         return self.parse_doc(route, doc)
 
     def parse_doc(self, route: Route, doc: Any) -> tuple[Inputs, int]:
@@ -162,7 +217,7 @@ class Router:
         if route.signature.input_type is InputType.TABULAR:
             if len(files) != 1:
                 raise InvalidRows(f"send the rows as one CSV file, got {len(files)} files")
-            return self.parse_doc(route, {"rows": _csv_rows(files[0], schema)})
+            return self.parse_doc(route, {"rows": _csv_rows(files[0], schema, self.limits)})
         column = np.empty(len(files), dtype=object)
         if schema[0].dtype.media:
             column[:] = files
@@ -190,15 +245,15 @@ class Router:
         return result
 
 
-def _csv_rows(data: bytes, schema: list[Column]) -> list[dict[str, Any]]:
-    """The rows of an uploaded CSV file, with numbers parsed and string columns kept as text."""
+def _csv_rows(data: bytes, schema: list[Column], limits: DecodeLimits) -> list[dict[str, Any]]:
+    """The rows of an uploaded CSV file, with numbers parsed and string columns kept as text
+    (read within the hub's bounds: size, rows and columns checked before pandas parses)."""
     import pandas as pd
 
     strings = {c.name: str for c in schema if c.dtype is ColumnType.STRING}
-    try:
-        frame = pd.read_csv(io.BytesIO(data), dtype=strings, keep_default_na=False, na_values=[""])
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise InvalidRows(f"the CSV file does not parse: {first_line(e)}") from None
+    frame = csv_to_frame(
+        data, "the CSV file", InvalidRows, limits=limits, dtype=strings, keep_default_na=False, na_values=[""]
+    )
     if frame.empty:
         raise InvalidRows("the CSV file holds no rows")
     for col in schema:  # a stray word in a numeric column: keep the rest numbers, so the row is named
@@ -323,3 +378,83 @@ def _describe(v: Any) -> str:
 
 def error_body(error: AimsError) -> bytes:
     return orjson.dumps(error.to_payload())
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+def check_length(content_length: bytes | str | None, limit_bytes: int) -> None:
+    """Refuse a body by its declared length before reading any of it."""
+    if content_length is None:
+        return
+    try:
+        length = int(content_length)
+    except ValueError:
+        raise InvalidInput("the Content-Length header is not a number") from None
+    if length > limit_bytes:
+        raise too_large(limit_bytes)
+
+
+class BodyLimit:
+    """An ASGI ``receive`` that raises :class:`PayloadTooLarge` as soon as the request body
+    passes ``limit_bytes``, whatever its Content-Length said (or if it said nothing)."""
+
+    def __init__(self, receive: Receive, limit_bytes: int) -> None:
+        self.receive = receive
+        self.limit_bytes = limit_bytes
+        self.seen = 0
+
+    async def __call__(self) -> Mapping[str, Any]:
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit_bytes:
+                raise too_large(self.limit_bytes)
+        return message
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole body a (limited) ``receive`` delivers."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def read_files(headers: Any, receive: Receive) -> list[bytes]:
+    """The files of a ``multipart/form-data`` body, at most :data:`MAX_FILES` of them.
+
+    Args:
+        headers: the request's headers (``starlette.datastructures.Headers``).
+        receive: where the body comes from (a :class:`BodyLimit`).
+    """
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    async def stream() -> Any:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            yield message.get("body", b"")
+            if not message.get("more_body", False):
+                return
+
+    try:
+        parser = MultiPartParser(headers, stream(), max_files=MAX_FILES, max_fields=MAX_FIELDS)
+        form = await parser.parse()
+    except MultiPartException:
+        raise InvalidRows(
+            f"the multipart body does not parse, or holds more than {MAX_FILES} files or "
+            f"{MAX_FIELDS} other fields (send one file per row, at most {MAX_FILES} per request)"
+        ) from None
+    try:
+        return [await value.read() for _, value in form.multi_items() if not isinstance(value, str)]
+    finally:
+        await form.close()

@@ -42,7 +42,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     root = tmp_path_factory.mktemp("hub")
     proc = HubProcess(
         root / "home",
-        env={"AIMS_MAX_UPLOAD_MB": "8", "AIMS_MODEL_CACHE_SIZE": "2"},
+        env={
+            "AIMS_MAX_UPLOAD_MB": "8",
+            "AIMS_MODEL_CACHE_SIZE": "2",
+            # Short limits, so the tests of runaway models finish quickly.
+            "AIMS_EVALUATION_TIMEOUT_S": "20",
+            "AIMS_MODEL_LOAD_TIMEOUT_S": "15",
+        },
         command=[sys.executable, "app.py"],
     )
     proc.start()

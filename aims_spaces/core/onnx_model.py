@@ -5,14 +5,26 @@ The same :class:`OnnxModel` runs in the client's parity checks and ``instantiate
 hub's upload checks, in evaluators and in the model server. It follows scikit-learn's habit:
 ``__init__`` stores configuration, :meth:`OnnxModel.load` builds the onnxruntime session,
 loaded state ends in ``_``.
+
+A model someone else wrote may run for ever (an ONNX ``Loop`` with a huge trip count, a graph
+that constant-folds for minutes). :meth:`OnnxModel.load` and :meth:`OnnxModel.run` take a
+:class:`Deadline`: one watchdog thread per process stops the onnxruntime work that passes its
+deadline (``RunOptions.terminate`` for a run, the load cancellation flag for a load), and the
+call raises the deadline's error. onnxruntime checks the flag between nodes and between the
+iterations of ``Loop`` and ``Scan``, so a run stops within about :data:`WATCH_INTERVAL_S` of
+its deadline unless one operator alone runs longer; a load stops between optimisation passes.
+Calls without a deadline cost nothing extra; with one, about a microsecond.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
+import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..domain import Column, ColumnType, Signature, TaskType
-from ..errors import InvalidModel, InvalidPredictions
+from ..errors import AimsError, InvalidModel, InvalidPredictions
 from .tabular import ClassIndex
 
 META_COLUMNS = "aims.columns"  # JSON {input name: column name}
@@ -50,13 +62,15 @@ def parse_onnx(data: bytes) -> Any:
     try:
         model = onnx.load_model_from_string(data)
     except Exception as e:  # protobuf raises DecodeError and others for garbage bytes
-        raise InvalidModel(f"the model file is not an ONNX model (it does not parse: {e})") from None
+        raise InvalidModel("the model file is not an ONNX model (it does not parse)") from e
     if not model.graph.node and not model.graph.output:
         raise InvalidModel("the model file is not an ONNX model (no graph inside)")
     try:
         onnx.checker.check_model(model)
     except Exception as e:  # onnx.checker.ValidationError and friends
-        raise InvalidModel(f"the ONNX model is invalid: {e}") from None
+        # The checker's first line names the node or field at fault; its context lines and
+        # any path stay out of the message.
+        raise InvalidModel(f"the ONNX model is invalid: {_plain(e)}") from e
     return model
 
 
@@ -199,6 +213,82 @@ def plan_feeds(
     return feeds
 
 
+WATCH_INTERVAL_S = 0.05  # how often the watchdog looks at the deadlines of loads and runs
+
+
+class Deadline:
+    """When a model's load or run must stop, and the error it raises then.
+
+    Args:
+        at: the instant, in :func:`time.monotonic` seconds.
+        error: makes the exception a load or run raises once it was stopped for passing ``at``
+            (called once per stopped call, so concurrent calls never share an exception).
+    """
+
+    __slots__ = ("at", "error")
+
+    def __init__(self, at: float, error: Callable[[], Exception]) -> None:
+        self.at = at
+        self.error = error
+
+    @classmethod
+    def after(cls, seconds: float, error: Callable[[], Exception] | None = None) -> Deadline:
+        """The deadline ``seconds`` from now; by default it raises :class:`InvalidModel`
+        ("the model ran longer than N s")."""
+
+        def ran_too_long() -> Exception:
+            return InvalidModel(f"the model ran longer than {seconds:g} s")
+
+        return cls(time.monotonic() + seconds, error or ran_too_long)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+class _Watchdog:
+    """Stops onnxruntime work past its deadline. One daemon thread per process, started with
+    the first watched call, looks every :data:`WATCH_INTERVAL_S` at what is in flight; a call
+    only registers its options object and its deadline (no thread, no timer per call)."""
+
+    def __init__(self) -> None:
+        self._forget()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        # A forked child has none of its parent's threads and none of its calls in flight.
+        self._lock = threading.Lock()
+        self._watched: dict[int, tuple[float, Any]] = {}
+        self._thread: threading.Thread | None = None
+
+    def watch(self, at: float, options: Any) -> None:
+        """Stop ``options``' call (onnxruntime ``RunOptions`` or ``SessionOptions``) at ``at``."""
+        with self._lock:
+            self._watched[id(options)] = (at, options)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="aims-model-watchdog", daemon=True)
+                self._thread.start()
+
+    def unwatch(self, options: Any) -> None:
+        with self._lock:
+            self._watched.pop(id(options), None)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL_S)
+            now = time.monotonic()
+            with self._lock:
+                late = [options for at, options in self._watched.values() if at <= now]
+            for options in late:
+                if hasattr(options, "terminate"):  # RunOptions: a run in progress
+                    options.terminate = True
+                else:  # SessionOptions: a load in progress
+                    options.set_load_cancellation_flag(True)
+
+
+_WATCHDOG = _Watchdog()
+
+
 # What a model runs on: a DataFrame, a mapping of column name -> 1-D array, or (all columns
 # numeric) one (n, n_columns) matrix of the columns in schema order.
 Inputs = pd.DataFrame | Mapping[str, Any] | np.ndarray
@@ -232,7 +322,17 @@ class OnnxModel:
         self.threads = threads
         self.preprocessor = preprocessor  # an aims_spaces.core.preprocess.Preprocessor, or None
 
-    def load(self) -> OnnxModel:
+    def load(self, *, deadline: Deadline | None = None) -> OnnxModel:
+        """Parse the model and build its onnxruntime session.
+
+        Args:
+            deadline: when to give up building the session (onnxruntime checks between its
+                optimisation passes, so a long one finishes first).
+
+        Raises:
+            InvalidModel: the model does not parse, onnxruntime cannot load it, or it does not
+                fit the signature.
+        """
         import onnxruntime as ort
 
         model = parse_onnx(self.data)
@@ -241,12 +341,22 @@ class OnnxModel:
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        if deadline is not None:
+            if deadline.remaining() <= 0:
+                raise deadline.error()
+            _WATCHDOG.watch(deadline.at, opts)
         try:
             self.session_ = ort.InferenceSession(
                 self.data, sess_options=opts, providers=["CPUExecutionProvider"]
             )
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise InvalidModel(f"onnxruntime cannot load the model: {first_line(e)}") from None
+            if deadline is not None and type(e).__name__ == "ModelLoadCanceled":
+                raise deadline.error() from None
+            raise InvalidModel(f"onnxruntime cannot load the model: {_ort_problem(e)}") from e
+        finally:
+            if deadline is not None:
+                _WATCHDOG.unwatch(opts)
+        self.run_options_ = ort.RunOptions  # one per guarded run
         column_map = _json_prop(self.metadata_props_, META_COLUMNS, dict) or {}
         if self.preprocessor is not None:
             self._check_preprocessor()
@@ -348,15 +458,31 @@ class OnnxModel:
             feeds[f.input_name] = arr if f.rank == 2 else arr.reshape(-1)
         return feeds
 
-    def run(self, columns: Inputs) -> ModelOutput:
+    def run(self, columns: Inputs, *, deadline: Deadline | None = None) -> ModelOutput:
         """Predict for a DataFrame, a mapping of column name -> 1-D array, or a matrix (see
-        :meth:`feed`)."""
+        :meth:`feed`).
+
+        Args:
+            columns: the rows to predict.
+            deadline: when to stop the model; the call then raises ``deadline.error()``.
+
+        Raises:
+            InvalidModel: the model failed to run or gave outputs that do not fit.
+            InvalidPredictions: the inputs do not fit the schema.
+        """
         try:
-            raw = self.session_.run(self.output_names_, self.feed(columns))
-        except (InvalidPredictions, InvalidModel):
+            feeds = self.feed(columns)
+        except AimsError:
             raise
-        except Exception as e:  # onnxruntime's errors are not part of a stable hierarchy
-            raise InvalidModel(f"the model failed to run on the eval features: {first_line(e)}") from None
+        except Exception as e:  # a preprocessor's tokenizer or codec failing on a value
+            raise InvalidModel("the input values could not be made into the model's inputs") from e
+        if deadline is None:
+            try:
+                raw = self.session_.run(self.output_names_, feeds)
+            except Exception as e:  # onnxruntime's errors are not part of a stable hierarchy
+                raise InvalidModel(f"the model failed to run: {_ort_problem(e)}") from e
+        else:
+            raw = self._run_until(feeds, deadline)
         outputs = dict(zip(self.output_names_, raw, strict=True))
         if isinstance(columns, np.ndarray):
             n = columns.shape[0]
@@ -382,6 +508,21 @@ class OnnxModel:
             assert proba is not None
             indices = np.argmax(proba, axis=1)
         return ModelOutput(indices=indices, probabilities=proba)
+
+    def _run_until(self, feeds: dict[str, np.ndarray], deadline: Deadline) -> list[Any]:
+        if time.monotonic() >= deadline.at:
+            raise deadline.error()
+        options = self.run_options_()
+        options.log_severity_level = 4  # a stopped run is expected here, not worth an error line
+        _WATCHDOG.watch(deadline.at, options)
+        try:
+            return self.session_.run(self.output_names_, feeds, options)
+        except Exception as e:  # onnxruntime's errors are not part of a stable hierarchy
+            if options.terminate:
+                raise deadline.error() from None
+            raise InvalidModel(f"the model failed to run: {_ort_problem(e)}") from e
+        finally:
+            _WATCHDOG.unwatch(options)
 
     def _probabilities(self, outputs: dict[str, Any], n: int) -> np.ndarray | None:
         k = len(self.classes)
@@ -458,3 +599,33 @@ def _json_prop(props: dict[str, str], key: str, kind: type) -> Any:
 def first_line(e: Exception) -> str:
     text = str(e).strip().splitlines()
     return text[0][:300] if text else type(e).__name__
+
+
+# onnxruntime's exception types, in plain words. Its messages carry source file paths, line
+# numbers and internal node names, so they stay in the exception's cause (and the logs) and
+# never reach a participant.
+_ORT_PROBLEMS = {
+    "InvalidArgument": "it was given inputs of a shape or type it does not accept",
+    "NotImplemented": "it uses an operator or data type this hub's onnxruntime cannot run",
+    "InvalidGraph": "its graph does not fit together (an operator's inputs, types or shapes)",
+    "InvalidProtobuf": "the file does not parse as an ONNX model",
+    "NoModel": "the file holds no model",
+    "NoSuchFile": "it refers to a file outside the model",
+    "NotFound": "it refers to something onnxruntime cannot find",
+    "ModelLoadCanceled": "loading it was cancelled",
+}
+
+
+def _ort_problem(e: Exception) -> str:
+    if "alloc" in str(e).lower():  # std::bad_alloc, "Failed to allocate memory"
+        return "it needed more memory than the machine could give"
+    return _ORT_PROBLEMS.get(type(e).__name__, "one of its operators failed")
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-]+){2,}[\\/]?(?::\d+)?")
+
+
+def _plain(e: Exception) -> str:
+    """The first line of a library's error, without file paths and cut short."""
+    line = first_line(e).split("==>")[0].strip()
+    return _PATH.sub("<path>", line)[:200] or type(e).__name__

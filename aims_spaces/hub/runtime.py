@@ -42,9 +42,34 @@ class Runtime:
     metrics_port: int | None
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now (the kernel's choice)."""
-    with socket.socket() as s:
+    """A port nothing listens on now, chosen outside the kernel's ephemeral range: Ray's many
+    processes bind ephemeral ports of their own while a hub starts, and one of them could take a
+    port picked from that range before HAProxy binds it."""
+    low, high = _ephemeral_range()
+    spans = [(20000, low - 1), (high + 1, 65535)]
+    spans = [(a, b) for a, b in spans if b - a > 1000]
+    rng = secrets.SystemRandom()
+    for _ in range(100):
+        if not spans:
+            break
+        a, b = rng.choice(spans)
+        port = rng.randint(a, b)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no room outside the ephemeral range: the kernel's choice
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
@@ -124,19 +149,34 @@ def cleanup_previous(settings: Settings) -> None:
         previous = json.loads(record.read_text())
     except (OSError, ValueError):
         return
+    # Ray's processes name their session folder on their command line; HAProxy its config file.
+    for folder in (previous.get("ray_session"), previous.get("serve_dir")):
+        if folder:
+            for pid in processes_using(folder):
+                _kill(pid)
     folder = previous.get("serve_dir")
-    if folder:
-        for pid in processes_using(folder):
-            _kill(pid)
-        if Path(folder).is_dir() and Path(folder).stat().st_uid == os.getuid():
-            shutil.rmtree(folder, ignore_errors=True)
+    if folder and Path(folder).is_dir() and Path(folder).stat().st_uid == os.getuid():
+        shutil.rmtree(folder, ignore_errors=True)
     record.unlink(missing_ok=True)
 
 
+def record_ray_session(settings: Settings, session_dir: str) -> None:
+    """Note the local Ray's session folder in the run record, so the next start can stop what
+    a killed run left of it."""
+    record = settings.home / RUN_FILE
+    try:
+        run = json.loads(record.read_text())
+    except (OSError, ValueError):
+        run = {}
+    run["ray_session"] = session_dir
+    record.write_text(json.dumps(run))
+
+
 def processes_using(folder: str | os.PathLike[str]) -> list[int]:
-    """Processes of this user whose command line names a file in ``folder`` (HAProxy is
-    started with its configuration file there)."""
-    prefix = os.fsencode(str(folder).rstrip("/") + "/")
+    """Processes of this user whose command line names ``folder`` or a file in it (HAProxy is
+    started with its configuration file there; Ray's processes with their session folder, often
+    inside an option such as ``--log_dir=…``)."""
+    prefix = os.fsencode(str(folder).rstrip("/"))
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -147,7 +187,7 @@ def processes_using(folder: str | os.PathLike[str]) -> list[int]:
             args = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(arg.startswith(prefix) for arg in args):
+        if any(prefix in arg for arg in args):
             found.append(int(entry.name))
     return found
 

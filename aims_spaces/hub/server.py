@@ -26,11 +26,12 @@ def web_environment(settings: Settings) -> None:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.home / "gradio"))
 
 
-def start_ray(settings: Settings) -> None:
+def start_ray(settings: Settings) -> str | None:
+    """Join or start Ray; returns the session folder of a locally started one."""
     import ray
 
     if ray.is_initialized():
-        return
+        return None
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "logging_level": logging.WARNING,
@@ -41,7 +42,9 @@ def start_ray(settings: Settings) -> None:
     else:
         # "local": always a new cluster of our own, never one that RAY_ADDRESS or a `ray start`
         # on this machine points at.
-        ray.init(address="local", num_cpus=settings.ray_num_cpus or os.cpu_count() or 2, **kwargs)
+        context = ray.init(address="local", num_cpus=settings.ray_num_cpus or os.cpu_count() or 2, **kwargs)
+        return str(context.address_info.get("session_dir") or "") or None
+    return None
 
 
 class HubServer:
@@ -75,14 +78,17 @@ class HubServer:
         if created:
             log.info("created admin %r; credentials in %s", created.username, created.path)
             self.first_start_token = created.token
-        start_ray(self.settings)
+        session = start_ray(self.settings)
+        if session:
+            runtime.record_ray_session(self.settings, session)
         hub.accounts.purge_expired()
         self.queue = RayEvaluationQueue(
             hub.submissions.complete,
             num_cpus=self.settings.evaluator_num_cpus,
             max_retries=self.settings.evaluator_max_retries,
+            timeout_s=self.settings.evaluation_timeout_s,
         )
-        self.queue.warm_up()
+        self.queue.warm_up(wait=False)  # while Serve starts
         hub.submissions.attach_queue(self.queue)
         hub.submissions.requeue_unfinished()
         self.deployer = RayServeDeployer(self.settings)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ..core import preprocess
 from ..core.onnx_checks import check_model_bytes
-from ..core.onnx_model import OnnxModel
+from ..core.onnx_model import Deadline, OnnxModel
 from ..core.skops_audit import check_skops
 from ..core.tabular import ClassIndex, clean_targets, frame_to_parquet
 from ..domain import (
@@ -269,7 +269,13 @@ class Submissions:
                 )
         if upload.model is not None:
             check_model_bytes(upload.model, max_nodes=self.settings.max_graph_nodes)
-            OnnxModel(upload.model, pg.signature, preprocessor=preprocessor).load()
+            # Loading runs onnxruntime's graph optimisations, which a crafted graph can make slow.
+            limit = self.settings.model_load_timeout_s
+            OnnxModel(upload.model, pg.signature, preprocessor=preprocessor).load(
+                deadline=Deadline.after(
+                    limit, lambda: InvalidModel(f"the model took longer than {limit:g} s to load")
+                )
+            )
         elif pg.metric.needs_probabilities:
             raise InvalidSpec(
                 f"this playground ranks by {pg.metric.value}, which needs class probabilities: "

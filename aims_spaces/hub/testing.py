@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,9 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]  # so `python app.py` resolves in a s
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port outside the ephemeral range (see :func:`aims_spaces.hub.runtime.free_port`)."""
+    from .runtime import free_port as pick
+
+    return pick()
 
 
 class HubProcess:

@@ -5,8 +5,11 @@ main ports differ. Real hubs (uvicorn, Ray, Serve, HAProxy) in subprocesses."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -105,10 +108,40 @@ def test_a_hub_killed_outright_starts_again_cleanly(tmp_path):
                 pass
 
 
+def _gcs_address(hub: HubProcess) -> str:
+    """The hub's Ray cluster address, as its raylet was told it."""
+    for proc in hub.descendants():
+        for arg in proc.cmdline():
+            if arg.startswith("--gcs-address="):
+                return arg.split("=", 1)[1]
+    raise AssertionError("no raylet among the hub's processes")
+
+
+# A program of another local user, without the hub's Ray token, tries to join its cluster.
+JOIN_WITHOUT_TOKEN = """
+import sys, ray
+try:
+    ray.init(address=sys.argv[1], logging_level="ERROR")
+except Exception as e:
+    print("refused:", type(e).__name__, str(e)[:300])
+    raise SystemExit(3)
+print("joined", ray.cluster_resources())
+"""
+
+
 def test_two_hubs_run_side_by_side_with_default_ports(tmp_path, iris):
     a = HubProcess(tmp_path / "a", default_ports=True)
     b = HubProcess(tmp_path / "b", default_ports=True)
     a.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # reach a loopback-only cluster
+    intruder = subprocess.Popen(
+        [sys.executable, "-c", JOIN_WITHOUT_TOKEN, _gcs_address(a)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         b.start()
         try:
@@ -135,7 +168,12 @@ def test_two_hubs_run_side_by_side_with_default_ports(tmp_path, iris):
                     for c in psutil.net_connections("tcp")
                     if c.status == psutil.CONN_LISTEN
                 )
+            out, _ = intruder.communicate(timeout=120)
+            assert intruder.returncode == 3 and "joined" not in out, out[-2000:]
+            assert "token is missing or incorrect" in out, out[-2000:]
         finally:
             b.stop()
     finally:
+        if intruder.poll() is None:
+            intruder.kill()
         a.stop()

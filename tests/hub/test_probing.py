@@ -52,8 +52,8 @@ def test_a_days_probing_learns_at_most_limit_minus_one_rough_labels(users, diabe
             break
         members[row] = mse != mse0
         if members[row]:
-            # With the public count unknown to the attacker, assume the playground's default split.
-            n_public = round(n * 0.5)
+            # The public share is on the playground's page; the count follows from it.
+            n_public = round(n * 0.9)
             learned[row] = c + (step**2 - n_public * (mse - mse0)) / (2 * step)
         row += 1
 
@@ -62,7 +62,7 @@ def test_a_days_probing_learns_at_most_limit_minus_one_rough_labels(users, diabe
     assert len(learned) <= LIMIT - 1
     # What was learned is rough: 4 significant digits of an MSE of about 3e4 + step**2/n.
     errors = [abs(learned[i] - y[i]) for i in learned]
-    assert np.mean(errors) > 0.05, errors
+    assert learned and np.mean(errors) > 0.05, errors
     # The attacker's best guess of the public labels (the probed rows as recovered, the rest at
     # the constant) is hardly better than the constant alone.
     guess = baseline.copy()

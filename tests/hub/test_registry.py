@@ -35,12 +35,14 @@ def test_tokens_issued_before_expiry_existed_get_ninety_days(tmp_path):
     with registry.engine.begin() as conn:
         conn.execute(
             text(
-                "insert into users (id, username, is_admin, created_at) values (1, 'old', 0, '2026-11-01 10:00:00')"
+                "insert into users (id, username, is_admin, created_at) "
+                "values (1, 'old', 0, '2026-11-01 10:00:00')"
             )
         )
         conn.execute(
             text(
-                "insert into api_tokens (user_id, token_hash, name, created_at) values (1, 'h', 'x', '2026-11-01 10:00:00')"
+                "insert into api_tokens (user_id, token_hash, name, created_at) "
+                "values (1, 'h', 'x', '2026-11-01 10:00:00')"
             )
         )
     registry.migrate()

@@ -20,8 +20,8 @@ from aims_spaces.domain import (
     SubmissionStatus,
 )
 from aims_spaces.errors import (
-    CompetitionClosed,
     AuthenticationRequired,
+    CompetitionClosed,
     InvalidEvalData,
     InvalidModel,
     InvalidPredictions,

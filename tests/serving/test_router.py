@@ -6,9 +6,9 @@ import pytest
 
 from aims_spaces.core.onnx_model import ModelOutput
 from aims_spaces.domain import Column, ColumnType, InputType, Route, Signature, TaskType
-from aims_spaces.errors import AuthenticationRequired, NotFound
+from aims_spaces.errors import AuthenticationRequired, HubUnavailable, NotFound
 from aims_spaces.hub.access import Caller
-from serving.router import InvalidRows, Router, TokenCache
+from serving.router import STALE_AFTER_S, InvalidRows, Router, TokenCache
 
 SCHEMA = [
     Column(name="x", dtype=ColumnType.FLOAT),
@@ -52,7 +52,8 @@ def test_rows_become_columns():
 @pytest.mark.parametrize(
     "payload, words",
     [
-        (b"{not json", "not valid JSON"),
+        (b"{not json", "the body is not valid JSON (line 1, column 2)"),
+        (b"", "the body is not valid JSON (it is empty)"),
         (orjson.dumps({"data": []}), '{"rows"'),
         (body([]), "non-empty list"),
         (body([{"x": 1.0, "n": 2}]), "row 0: missing column(s) ['colour']"),
@@ -82,18 +83,39 @@ def test_private_routes_need_a_member_and_look_absent_otherwise():
         return callers[token]
 
     router = Router(authenticate)
-    router.routes = {"p": route(private=True)}
+    router.update([route(private=True)])
     assert router.resolve("p", "Bearer member").version == 3
     assert router.resolve("p", "Bearer admin").version == 3
-    for header in (None, "Bearer other", "Basic member"):
-        with pytest.raises(NotFound, match="no deployed model"):
-            router.resolve("p", header)
-    with pytest.raises(AuthenticationRequired):
-        router.resolve("p", "Bearer forged")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as missing:
         router.resolve("nothing-here", None)
-    router.routes = {"p": route(private=False)}
+    # No token, someone else's, another scheme, a forged, expired or revoked one: all look
+    # exactly like a playground that does not exist (a 401 would tell a prober it does).
+    for header in (None, "Bearer other", "Basic member", "Bearer forged", "Bearer "):
+        with pytest.raises(NotFound) as err:
+            router.resolve("p", header)
+        assert err.value.status_code == 404
+        assert err.value.message == missing.value.message.replace("nothing-here", "p")
+    router.update([route(private=False)])
     assert router.resolve("p", None).version == 3
+
+
+def test_stale_access_lists_fail_closed():
+    """A replica that has not heard from the serving state for a while stops trusting its
+    access lists: private (and unknown) playgrounds answer 503, public ones keep serving."""
+    router = Router(lambda token: Caller(1, "m"))
+    with pytest.raises(HubUnavailable):  # never synced
+        router.resolve("p", "Bearer t")
+    public = route(private=False).model_copy(update={"playground": "open"})
+    router.update([route(private=True), public])
+    assert router.resolve("p", "Bearer t").version == 3
+    router.synced_at -= STALE_AFTER_S + 1  # as if the last sync were that long ago
+    for name in ("p", "nothing-here"):
+        with pytest.raises(HubUnavailable, match="access information is stale; retry shortly") as err:
+            router.resolve(name, "Bearer t")
+        assert err.value.status_code == 503
+    assert router.resolve("open", None).version == 3
+    router.update([route(private=True), public])  # the next sync restores it
+    assert router.resolve("p", "Bearer t").version == 3
 
 
 def test_outputs_become_labels_and_named_probabilities():
@@ -120,6 +142,7 @@ def test_token_cache_remembers_and_forgets():
         with pytest.raises(AuthenticationRequired):
             cache("bad")
     assert calls == ["good", "bad"]
+    assert TokenCache(lookup).ttl_s <= 5  # a revoked token stops working within seconds
 
 
 def test_csv_upload_becomes_rows():

@@ -1,0 +1,37 @@
+"""A model that runs for ever, submitted to the real hub with ordinary ones: it fails with
+"timed out after N s" (the hub's AIMS_EVALUATION_TIMEOUT_S) and the others are scored."""
+
+from __future__ import annotations
+
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from aims_spaces import EvaluationFailed, ModelPlayground, SubmissionStatus
+from aims_spaces.client.conversion import convert
+from aims_spaces.core.tabular import infer_schema
+from aims_spaces.domain import TaskType
+from tests.conftest import signature
+from tests.evaluators.runaway_models import loop_for_ever
+
+pytestmark = pytest.mark.hub
+
+
+def test_a_runaway_submission_times_out_and_the_others_are_scored(users, iris, hub):
+    limit = hub.extra_env["AIMS_EVALUATION_TIMEOUT_S"]  # the session hub's (tests/conftest.py)
+    owner = users("sam")
+    pg = ModelPlayground(input_type="tabular", task_type="classification", name="runaway", client=owner)
+    pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
+    X, y = iris["X_train"], iris["y_train"]
+    lr = LogisticRegression(max_iter=1000).fit(X, y)
+    onnx = convert(lr, signature(infer_schema(X), TaskType.CLASSIFICATION, sorted(set(y)))).onnx
+
+    runaway = pg.submit_model(model=loop_for_ever(onnx))  # passes the upload checks: never run there
+    others = [
+        pg.submit_model(model=LogisticRegression(C=c, max_iter=1000).fit(X, y)) for c in (0.1, 1.0, 10.0)
+    ]
+    with pytest.raises(EvaluationFailed, match=f"timed out after {float(limit):g} s"):
+        runaway.wait(timeout=float(limit) * 4 + 60)
+    for sub in others:
+        sub.wait(timeout=120)
+        assert sub.info.status is SubmissionStatus.SCORED
+        assert sub.info.scores["public"]["accuracy"] > 0.7
