@@ -509,6 +509,8 @@ class EvaluationJob(_Frozen):
     # The hub's bounds on decoding media (aims_spaces.core.limits.DecodeLimits as a dict; empty:
     # the defaults), so evaluators on any node decode the eval data as the hub checked it.
     decode_limits: dict[str, Any] = Field(default_factory=dict)
+    # Whose it is, for fair scheduling (None: an admin's, which no per-account cap holds back).
+    account: int | None = None
 
 
 class Route(_Frozen):

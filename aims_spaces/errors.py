@@ -47,7 +47,9 @@ from typing import Any
 # start elsewhere or carry a scheme.
 _MACHINE_PATH = re.compile(
     r"(?<![\w/.])/(?:tmp|home|root|usr|opt|var|etc|proc|dev|srv|work|mnt|run|sys|data|private|"
-    r"onnxruntime_src|build|__w|snap)(?:/[^\s'\"():,;]*)?"
+    r"onnxruntime_src|build|__w|snap|Users|Volumes|scratch|nfs|net|media|lib|lib64|bin|sbin|app|"
+    r"workspace|content|gpfs|lustre)(?:/[^\s'\"():,;]*)?"
+    r"|(?<![\w])[A-Za-z]:\\[^\s'\"():,;]*"  # Windows: C:\...
 )
 MAX_MESSAGE = 2000
 

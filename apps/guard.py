@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -35,10 +37,14 @@ log = logging.getLogger(__name__)
 _NAMED = re.compile(r"^/gradio_api/(call/v2|call|run|api)/([^/]+)/?$")
 _EVENTS = ("/gradio_api/queue/join",)
 _FILES = ("/gradio_api/file=", "/gradio_api/file/")
-# Routes a hub never needs: global deep links to other apps' state, a second queue loop for
-# anonymous callers (mounted apps never mark their startup events as run), ffmpeg on uploads,
-# Gradio's monitoring and run history, the MCP server.
+# Routes a hub never needs: component server functions and input streams (none of the hub's
+# components use them; Gradio reads their bodies whole), global deep links to other apps'
+# state, a second queue loop for anonymous callers (mounted apps never mark their startup
+# events as run), ffmpeg on uploads, Gradio's monitoring and run history, the MCP server.
 _CLOSED = (
+    "/gradio_api/component_server",  # server functions of components these apps do not use
+    "/gradio_api/stream",  # streaming inputs (webcam, microphone streams): not used here
+    "/gradio_api/dev",
     "/gradio_api/deep_link",
     "/gradio_api/startup-events",
     "/gradio_api/process_recording",
@@ -89,11 +95,17 @@ class GradioGuard:
         *,
         max_body: int,
         upload_limit: Callable[[Scope], tuple[int, bool]],
+        uploads: bool = True,
+        visitor_uploads: bool = False,
+        budget: UploadBudget | None = None,
     ) -> None:
         self.app = app
         self.blocks = blocks
         self.max_body = max_body
         self.upload_limit = upload_limit
+        self.uploads = uploads  # the app has file inputs at all
+        self.visitor_uploads = visitor_uploads  # ... that visitors use (a media demo)
+        self.budget = budget
 
     def owns(self, path: str) -> bool:
         """Whether ``path`` is a file this app created or that was uploaded to it."""
@@ -126,9 +138,30 @@ class GradioGuard:
                 return
         if method == "POST" and rest.rstrip("/") == "/gradio_api/upload":
             limit, visitor = self.upload_limit(scope)
+            if not self.uploads or (visitor and not self.visitor_uploads):
+                await refuse(
+                    scope,
+                    receive,
+                    send,
+                    401 if self.uploads else 404,
+                    "AuthenticationRequired" if self.uploads else "NotFound",
+                    "log in to upload files here" if self.uploads else "this page takes no files",
+                )
+                return
             length = Headers(scope=scope).get("content-length")
             if length is None or not length.isdigit():
                 await refuse(scope, receive, send, 411, "InvalidInput", "an upload needs a Content-Length")
+                return
+            if visitor and self.budget is not None and not self.budget.take(scope, int(length)):
+                await refuse(
+                    scope,
+                    receive,
+                    send,
+                    429,
+                    "TooManyAttempts",
+                    "visitors from this address uploaded as much as they may this hour; log in, or "
+                    "try again later",
+                )
                 return
             if int(length) > limit:
                 await refuse(
@@ -224,6 +257,32 @@ class GradioGuard:
         await self.app(scope, replay, send)
 
 
+class UploadBudget:
+    """Bytes visitors may upload per client address per hour (the demo's files; uploads stay in
+    Gradio's cache until it expires), so nobody fills the disk anonymously."""
+
+    def __init__(self, bytes_per_hour: int, window_s: float = 3600.0) -> None:
+        self.bytes_per_hour = bytes_per_hour
+        self.window_s = window_s
+        self._used: dict[str, list[tuple[float, int]]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, scope: Scope, n: int) -> bool:
+        client = scope.get("client")
+        address = client[0] if client else "?"
+        now = time.monotonic()
+        with self._lock:
+            recent = [(t, b) for t, b in self._used.get(address, []) if t > now - self.window_s]
+            if sum(b for _, b in recent) + n > self.bytes_per_hour:
+                self._used[address] = recent
+                return False
+            recent.append((now, n))
+            self._used[address] = recent
+            if len(self._used) > 100_000:
+                del self._used[next(iter(self._used))]
+            return True
+
+
 # --- headers of every web page -------------------------------------------------------------
 
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
@@ -301,7 +360,23 @@ class WebHeaders:
                 return
             length = headers.get("content-length")
             upload = path.rstrip("/").endswith("/gradio_api/upload")
-            if not upload and length is not None and (not length.isdigit() or int(length) > self.max_body):
+            if not upload and length is None:
+                # A body without a length (chunked): read it here, at most the limit, and hand
+                # it on whole (uploads must say their length; GradioGuard checks it).
+                body = await _read_at_most(receive, self.max_body)
+                if body is None:
+                    await refuse(
+                        scope,
+                        receive,
+                        send,
+                        413,
+                        "PayloadTooLarge",
+                        f"the request is larger than the limit of {self.max_body / 2**10:g} KiB "
+                        "(AIMS_MAX_REQUEST_KB)",
+                    )
+                    return
+                receive = _replay(body, receive)
+            elif not upload and length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await refuse(
                     scope,
                     receive,
@@ -352,6 +427,35 @@ class WebHeaders:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, send_with_headers)
+
+
+async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _origin(url: str) -> str:

@@ -10,6 +10,7 @@ own, Space-style. Callbacks only turn widget values into service calls and servi
 from __future__ import annotations
 
 import base64
+import hashlib
 import inspect
 import json
 import keyword
@@ -254,10 +255,12 @@ class PlaygroundUI:
         }
         path = None
         if info.has_model:
-            data = _guard(lambda: self.hub.submissions.artifact(caller, self.name, info.version, "model"))
-            folder = Path(tempfile.mkdtemp(prefix="aims-model-"))
-            path = folder / f"{self.name}-v{info.version}.onnx"
-            path.write_bytes(data)
+            try:
+                data = self.hub.submissions.artifact(caller, self.name, info.version, "model")
+            except AimsError:  # not this caller's file before the close: no download button
+                data = None
+            if data is not None:
+                path = _download_file(self.hub, f"{self.name}-v{info.version}.onnx", data)
         return meta, scores, gr.update(value=str(path) if path else None, visible=path is not None)
 
     def deploy(self, version: str | None, request: gr.Request) -> str:
@@ -368,6 +371,27 @@ def _upload(
     if predictions_file:
         upload.predictions = _read_predictions_csv(predictions_file, limits)
     return upload
+
+
+def _download_file(hub: Hub, filename: str, data: bytes) -> Path:
+    """A file for a download button, in one folder of the hub's own (named by its content, so
+    asking again reuses it; files older than the web cache's age are removed on the way). Gradio
+    copies it into its cache, which expires the same way."""
+    folder = hub.settings.home / "gradio" / "downloads"
+    folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - hub.settings.web_cache_max_age_s
+    for old in folder.glob("*/*"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+                old.parent.rmdir()
+        except OSError:  # removed meanwhile, or the folder is not empty yet
+            pass
+    path = folder / hashlib.sha256(data).hexdigest()[:32] / filename
+    path.parent.mkdir(exist_ok=True)
+    if not path.exists():
+        path.write_bytes(data)
+    return path
 
 
 def _top(frame: pd.DataFrame, show_all: bool) -> tuple[pd.DataFrame, str]:

@@ -26,7 +26,7 @@ from aims_spaces.domain import TokenKind
 from aims_spaces.errors import AimsError, TooManyAttempts
 from aims_spaces.hub import Hub, Settings
 
-from .guard import GradioGuard, WebHeaders, refuse
+from .guard import GradioGuard, UploadBudget, WebHeaders, refuse
 from .hub_app import build_hub_app
 from .playground_app import CSS, build_playground_app
 from .session import COOKIE, Sessions
@@ -68,6 +68,8 @@ class PlaygroundApps:
         self.hub = hub
         self.settings = hub.settings
         self.sessions = sessions
+        # Visitors' demo uploads: a few predictions' worth per address and hour.
+        self.visitor_budget = UploadBudget(8 * self.settings.max_predict_bytes)
         self.serve_url = serve_url
         self.hub_url = hub_url
         self._apps: dict[str, ASGIApp] = {}
@@ -185,7 +187,16 @@ class PlaygroundApps:
                     hub_url=self.hub_url,
                     sessions=self.sessions,
                 )
-                self._apps[name] = await mount_gradio(blocks, self.settings, self._stack, self.upload_limit)
+                media = any(c.dtype.media for c in self.hub.playgrounds.structure(name).feature_schema)
+                self._apps[name] = await mount_gradio(
+                    blocks,
+                    self.settings,
+                    self._stack,
+                    self.upload_limit,
+                    uploads=True,  # the Submit tab (members only)
+                    visitor_uploads=media,  # the demo of an image, sound or video playground
+                    budget=self.visitor_budget,
+                )
             return self._apps[name]
 
     def forget(self, name: str) -> None:
@@ -208,6 +219,10 @@ async def mount_gradio(
     settings: Settings,
     stack: AsyncExitStack,
     upload_limit: Callable[[Scope], tuple[int, bool]],
+    *,
+    uploads: bool,
+    visitor_uploads: bool = False,
+    budget: UploadBudget | None = None,
 ) -> ASGIApp:
     """``blocks`` as its own FastAPI app behind a :class:`GradioGuard`, started (its queue runs
     until ``stack`` closes)."""
@@ -238,7 +253,15 @@ async def mount_gradio(
     blocks.has_launched = True
     # The sub-app's lifespan starts Gradio's queue and its cache clean-up.
     await stack.enter_async_context(sub.router.lifespan_context(sub))
-    return GradioGuard(sub, blocks, max_body=settings.max_request_bytes, upload_limit=upload_limit)
+    return GradioGuard(
+        sub,
+        blocks,
+        max_body=settings.max_request_bytes,
+        upload_limit=upload_limit,
+        uploads=uploads,
+        visitor_uploads=visitor_uploads,
+        budget=budget,
+    )
 
 
 def mount_web(app: FastAPI, hub: Hub, *, serve_url: str | None, hub_url: str) -> PlaygroundApps:
@@ -291,7 +314,15 @@ def mount_web(app: FastAPI, hub: Hub, *, serve_url: str | None, hub_url: str) ->
         return response
 
     @app.get("/logout", include_in_schema=False)
-    def logout_link(request: Request, next: str = "/") -> RedirectResponse:
+    def logout_link(request: Request, next: str = "/") -> Any:
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            # A link on another site does not log anyone out: ask first.
+            body = (
+                '<form method="post" action="/logout">'
+                f'<input type="hidden" name="next" value="{html.escape(_safe_next(next))}">'
+                '<p>Log out of this hub?</p><button type="submit">Log out</button></form>'
+            )
+            return HTMLResponse(_PAGE.format(title="Log out", body=body))
         return logout(request, next)
 
     @app.post("/logout", include_in_schema=False)
@@ -318,7 +349,7 @@ def mount_web(app: FastAPI, hub: Hub, *, serve_url: str | None, hub_url: str) ->
     async def lifespan(app_: Any) -> Any:
         async with outer(app_) as state:
             front_app["app"] = await mount_gradio(
-                front, settings, playground_apps._stack, playground_apps.upload_limit
+                front, settings, playground_apps._stack, playground_apps.upload_limit, uploads=False
             )
             await playground_apps.start()
             try:

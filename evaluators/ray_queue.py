@@ -21,6 +21,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -146,6 +147,7 @@ class RayEvaluationQueue:
         max_retries: int = 3,
         timeout_s: float | None = None,
         grace_s: float = BACKSTOP_GRACE_S,
+        per_account: int | None = None,
     ) -> None:
         """
         Args:
@@ -155,12 +157,20 @@ class RayEvaluationQueue:
             timeout_s: wall-clock limit of one evaluation from its start (None: no limit).
             grace_s: how much longer an evaluation stuck in an operator that cannot be
                 interrupted may take before its task gives up on it and ends its worker.
+            per_account: most evaluations of one account handed to Ray at once; the rest wait
+                here in submission order, so one account's models (slow or many) cannot take
+                every evaluator while others wait (None: no cap; jobs without an account are
+                never held back).
         """
         self._on_done = on_done
         self._options = {"num_cpus": num_cpus, "max_retries": max_retries}
         self._timeout_s = timeout_s
         self._grace_s = grace_s
         self._pending: dict[int, ray.ObjectRef] = {}
+        self._per_account = per_account
+        self._running: dict[int, int] = {}  # account -> its evaluations in Ray now
+        self._waiting: dict[int, deque[EvaluationJob]] = {}  # account -> its jobs held back
+        self._accounts: dict[int, int | None] = {}  # submission id -> account, while in Ray
         self._lock = threading.Lock()
         # Results are written to the registry off Ray's callback thread.
         self._writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aims-eval-done")
@@ -179,15 +189,46 @@ class RayEvaluationQueue:
         with self._lock:
             if self._closed or job.submission_id in self._pending:
                 return
+            account = job.account
+            if account is not None and self._per_account is not None:
+                if any(j.submission_id == job.submission_id for j in self._waiting.get(account, ())):
+                    return
+                if self._running.get(account, 0) >= self._per_account:
+                    self._waiting.setdefault(account, deque()).append(job)
+                    return
+        self._dispatch(job)
+
+    def _dispatch(self, job: EvaluationJob) -> None:
+        with self._lock:
+            if self._closed:
+                return
             ref = evaluate_submission.options(**self._options).remote(job, self._timeout_s, self._grace_s)
             self._pending[job.submission_id] = ref
+            self._accounts[job.submission_id] = job.account
+            if job.account is not None:
+                self._running[job.account] = self._running.get(job.account, 0) + 1
         ref.future().add_done_callback(lambda fut: self._done(job.submission_id, fut))
+
+    def _release(self, submission_id: int) -> EvaluationJob | None:
+        """Called with the lock held when a job left Ray: the account's next job, if one waits."""
+        account = self._accounts.pop(submission_id, None)
+        if account is None:
+            return None
+        self._running[account] = max(self._running.get(account, 1) - 1, 0)
+        waiting = self._waiting.get(account)
+        if not waiting:
+            self._waiting.pop(account, None)
+            return None
+        return waiting.popleft()
 
     def _done(self, submission_id: int, fut: Future[Any]) -> None:
         with self._lock:
             self._pending.pop(submission_id, None)
+            following = self._release(submission_id)
             if self._closed:
                 return  # shutting down: the submission stays queued and is re-run next start
+        if following is not None:
+            self._dispatch(following)
         try:
             result = fut.result()
         except (ray.exceptions.TaskCancelledError, ray.exceptions.RaySystemError) as e:
@@ -218,13 +259,14 @@ class RayEvaluationQueue:
     @property
     def pending(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + sum(len(w) for w in self._waiting.values())
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             refs = list(self._pending.values())
             self._pending.clear()
+            self._waiting.clear()
         for ref in refs:
             try:
                 ray.cancel(ref, force=True)

@@ -126,15 +126,17 @@ class Router:
         if route is None or route.private:
             if time.monotonic() - self.synced_at > self.stale_after_s:
                 raise stale_access()  # also for unknown names, so staleness reveals nothing
-            if route is None:
-                raise not_served(playground)
             token = _bearer(authorization)
             if token is None:
                 raise not_served(playground)
+            # The token is looked up for a missing playground as for a private one, so the time
+            # an answer takes does not tell which private playgrounds exist.
             try:
                 caller = self.authenticate(token)
             except AuthenticationRequired:  # a 401 would tell a prober the playground exists
                 raise not_served(playground) from None
+            if route is None:
+                raise not_served(playground)
             if caller is None or not (caller.is_admin or caller.user_id in route.allowed_user_ids):
                 raise not_served(playground)
         return route

@@ -56,17 +56,32 @@ def _user_info(user: UserRow) -> UserInfo:
 
 
 class LoginLimiter:
-    """Failed logins per username and per client address in a sliding window. In memory: a
-    restart forgets the counts, which only gives an attacker one more window."""
+    """Failed logins in a sliding window, counted three ways: per username from one address
+    (the lock a guesser meets first), per address whatever the names (one machine guessing many
+    accounts), and per username from every address together, with a higher limit (many machines
+    guessing one account). A stranger can so lock an account only by failing its login from many
+    addresses. In memory: a restart forgets the counts, which only gives an attacker one more
+    window."""
+
+    MAX_KEYS = 100_000
 
     def __init__(self, per_user: int = 10, per_ip: int = 50, window_s: float = 900.0) -> None:
         self.per_user = per_user
         self.per_ip = per_ip
+        self.per_user_everywhere = per_user * 10
         self.window_s = window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._failures: dict[tuple[str, ...], deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+    def _keys(self, username: str, address: str | None) -> list[tuple[tuple[str, ...], int, str]]:
+        user, ip = username.lower(), address or "?"
+        return [
+            (("user-ip", user, ip), self.per_user, "for this account from this address"),
+            (("ip", ip), self.per_ip, "from this address"),
+            (("user", user), self.per_user_everywhere, "for this account"),
+        ]
+
+    def _recent(self, key: tuple[str, ...], now: float) -> deque[float]:
         times = self._failures.get(key)
         if times is None:
             return deque()
@@ -80,30 +95,24 @@ class LoginLimiter:
         """Raise :class:`TooManyAttempts` when this user or address failed too often lately."""
         now = time.monotonic()
         with self._lock:
-            for key, limit in (
-                (("user", username.lower()), self.per_user),
-                (("ip", address or "?"), self.per_ip),
-            ):
+            for key, limit, what in self._keys(username, address):
                 times = self._recent(key, now)
                 if len(times) >= limit:
                     wait = int(times[0] + self.window_s - now) + 1
-                    raise TooManyAttempts(
-                        f"too many failed logins for this {'account' if key[0] == 'user' else 'address'}; "
-                        f"try again in {wait} s"
-                    )
+                    raise TooManyAttempts(f"too many failed logins {what}; try again in {wait} s")
 
     def failed(self, username: str, address: str | None) -> None:
         now = time.monotonic()
         with self._lock:
-            if len(self._failures) > 100_000:  # a flood of made-up names: forget the oldest window
-                self._failures.clear()
-            for key in (("user", username.lower()), ("ip", address or "?")):
+            for key, _, _ in self._keys(username, address):
                 self._recent(key, now)
                 self._failures.setdefault(key, deque()).append(now)
+            while len(self._failures) > self.MAX_KEYS:  # a flood of made-up names: forget the oldest
+                del self._failures[next(iter(self._failures))]
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, address: str | None) -> None:
         with self._lock:
-            self._failures.pop(("user", username.lower()), None)
+            self._failures.pop(("user-ip", username.lower(), address or "?"), None)
 
 
 class Accounts:
@@ -214,7 +223,7 @@ class Accounts:
         if not auth.verify_password(password, row.password_hash):
             self.limiter.failed(username, address)
             raise wrong
-        self.limiter.succeeded(username)
+        self.limiter.succeeded(username, address)
         token = auth.new_token()
         with self.registry.session() as s:
             s.add(self._token_row(row.id, token, token_name, kind))

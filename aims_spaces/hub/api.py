@@ -107,7 +107,7 @@ class RequestGuard:
             return
         settings = self.hub.settings
         method = scope["method"]
-        if method in WRITES and path not in ANONYMOUS_WRITES:
+        if method in WRITES and path.rstrip("/") not in ANONYMOUS_WRITES:
             try:
                 caller = await run_in_threadpool(
                     self.hub.accounts.authenticate, bearer_token(scope["headers"])

@@ -18,9 +18,11 @@ rules:
   experiments, because their public-row scores would otherwise let a participant probe the
   labels without limit (those who manage the playground excepted: they hold the labels).
   Failed evaluations give their entry back. After the close, experiments are unlimited.
-- **Precision.** While the competition is open, the scores a participant sees are rounded to
-  ``score_digits`` significant digits (and ranked on those rounded values), so one submission
-  reveals only a few digits about the public rows.
+- **What a participant sees while it is open.** The ranking metric only, on the public rows,
+  rounded to ``score_digits`` significant digits (boards rank on those rounded values), and no
+  bootstrap interval: one scored submission reveals one number of a few digits about the public
+  labels. Every metric, interval and digit is shown after the close, and always to those who
+  manage the playground.
 - **Artifacts.** Until the close a submission's files (model, original, preprocessor) are for
   its submitter and those who manage the playground; afterwards for everyone who may read.
 
@@ -175,10 +177,16 @@ def board_types(board: Board) -> tuple[SubmissionType, ...]:
     return (SubmissionType.EXPERIMENT, SubmissionType.ALL)
 
 
+def restricted(competition: Competition, *, manages: bool, now: datetime) -> bool:
+    """Whether a viewer sees the restricted view: a participant while the competition is open
+    (the ranking metric only, rounded, no interval)."""
+    return not manages and not competition.is_closed(now)
+
+
 def shown_digits(competition: Competition, *, manages: bool, now: datetime) -> int | None:
     """Significant digits of the scores a viewer sees: rounded while the competition is open
     (for everyone but those who manage it), full precision after the close."""
-    if manages or competition.is_closed(now):
+    if not restricted(competition, manages=manages, now=now):
         return None
     return competition.score_digits
 
@@ -205,25 +213,40 @@ def round_interval(interval: list[Any] | None, digits: int | None) -> list[Any] 
     return [round_value(v, digits) for v in interval]
 
 
+def shown_scores(
+    values: dict[str, Any], metric: str, *, restricted_view: bool, digits: int | None
+) -> dict[str, Any]:
+    """Metric → value of one split as shown: in the restricted view, the ranking metric alone,
+    rounded."""
+    if not restricted_view:
+        return values
+    return round_scores({metric: values[metric]} if metric in values else {}, digits)
+
+
 def visible_scores(
     competition: Competition,
     scores: dict[str, Any],
     intervals: dict[str, Any],
     *,
+    metric: str,
     manages: bool,
     now: datetime,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The scores and intervals (by split) a viewer may see of one submission, rounded as
-    :func:`shown_digits` says."""
+    """The scores and intervals (by split) a viewer may see of one submission: no private or
+    all-rows scores before the close (unless the viewer manages the playground), and the
+    restricted view (:func:`restricted`) while the competition is open."""
     scores, intervals = dict(scores), dict(intervals)
     if competition.has_split and not sees_private_scores(competition, manages=manages, now=now):
         for split in (Split.PRIVATE.value, Split.ALL.value):
             scores.pop(split, None)
             intervals.pop(split, None)
-    digits = shown_digits(competition, manages=manages, now=now)
-    if digits is not None:
-        scores = {split: round_scores(values or {}, digits) for split, values in scores.items()}
-        intervals = {split: round_interval(values, digits) for split, values in intervals.items()}
+    if restricted(competition, manages=manages, now=now):
+        digits = competition.score_digits
+        scores = {
+            split: shown_scores(values or {}, metric, restricted_view=True, digits=digits)
+            for split, values in scores.items()
+        }
+        intervals = {}
     return scores, intervals
 
 

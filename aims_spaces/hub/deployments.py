@@ -52,6 +52,7 @@ class Deployments:
         self.evaldata = evaldata
         self.deployer: Deployer | None = None
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._owner_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
         playgrounds.on_access_change(self._refresh)
 
     def attach_deployer(self, deployer: Deployer) -> None:
@@ -152,10 +153,16 @@ class Deployments:
                     f"playground {name!r} has no feature schema, so a model cannot serve requests"
                 )
             assert caller is not None
-            self._check_count(s, pg, caller)
             route = self._route(s, pg, sub)
-            pg_id, sub_id = pg.id, sub.id
-        with self._locks[name]:
+            pg_id, sub_id, owner_id = pg.id, sub.id, pg.owner_id
+        # The owner's lock makes "count, load, record" one step per account: parallel deploys to
+        # an owner's playgrounds cannot all pass the count before any is recorded.
+        with self._owner_locks[owner_id], self._locks[name]:
+            with self.registry.session() as s:
+                pg = s.get(PlaygroundRow, pg_id)
+                if pg is None:
+                    raise NotFound(f"playground {name!r} does not exist")
+                self._check_count(s, pg, caller)
             deployer.stage(route)  # loads and warms on every replica, or raises
             try:
                 with self.registry.session() as s:

@@ -54,6 +54,7 @@ class Leaderboards:
             rules, now, manages = self.playgrounds.rules(pg), utcnow(), can_manage(pg, caller)
             view = competition.board_view(rules, which, manages=manages, now=now)
             digits = competition.shown_digits(rules, manages=manages, now=now)
+            limited = competition.restricted(rules, manages=manages, now=now)
             scored: tuple[Any, ...] = (
                 SubmissionRow.playground_id == pg.id,
                 SubmissionRow.status == SubmissionStatus.SCORED.value,
@@ -63,7 +64,7 @@ class Leaderboards:
             if which is Board.COMPETITION and closes_at is not None:
                 # The standing is frozen at the close: nothing submitted after it takes part.
                 scored += (SubmissionRow.created_at < closes_at,)
-            key = (pg.id, pg.created_at, which, view, digits, closes_at, metadata)
+            key = (pg.id, pg.created_at, which, view, digits, limited, closes_at, metadata)
             stamp = tuple(
                 s.connection()
                 .execute(
@@ -95,7 +96,7 @@ class Leaderboards:
                 )
                 .all()
             )
-            result = build(pg, which, rows, view, digits)
+            result = build(pg, which, rows, view, digits, restricted=limited)
         with self._lock:
             self._cache[key] = (stamp, result)
             while len(self._cache) > self._cache_size:
@@ -109,10 +110,13 @@ def build(
     subs: Sequence[Any],
     view: competition.BoardView,
     digits: int | None = None,
+    *,
+    restricted: bool = False,
 ) -> Leaderboard:
     """Rank ``subs`` (rows with the columns of ``_BOARD_COLUMNS`` and ``username``) as ``view``
     says, on scores rounded to ``digits`` significant digits (ranked on what is shown, so the
-    order of equal-looking rows gives nothing away)."""
+    order of equal-looking rows gives nothing away); ``restricted``: the ranking metric only and
+    no interval (a participant while the competition is open)."""
     metric = Metric(pg.eval_metric)
     shown, ranked, shows_private = view.shown, view.ranked, view.shows_private
     sign = -1.0 if metric.higher_is_better else 1.0
@@ -142,8 +146,10 @@ def build(
                 framework=sub.framework,
                 model_type=sub.model_type,
                 description=sub.description,
-                scores=competition.round_scores(scores.get(shown_key, {}), digits),
-                interval=competition.round_interval(intervals.get(shown_key), digits),
+                scores=competition.shown_scores(
+                    scores.get(shown_key, {}), metric_key, restricted_view=restricted, digits=digits
+                ),
+                interval=None if restricted else competition.round_interval(intervals.get(shown_key), digits),
                 private_scores=scores.get(private_key) if shows_private else None,
                 private_interval=intervals.get(private_key) if shows_private else None,
                 verified=sub.verified,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+import threading
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -52,8 +54,18 @@ from ..errors import (
 from . import competition
 from .access import Access, Caller, can_manage, check, is_member
 from .evaldata import EvalDataRepo
-from .registry import MemberRow, PlaygroundRow, Registry, SubmissionRow, UserRow, utcnow
+from .registry import (
+    MemberRow,
+    PlaygroundRow,
+    Registry,
+    SubmissionRow,
+    UserRow,
+    artifact_in_use,
+    artifacts_of,
+    utcnow,
+)
 from .settings import Settings
+from .storage import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +82,20 @@ class Playgrounds:
     Listeners (``on_create``, ``on_access_change``) let the deployments follow changes.
     """
 
-    def __init__(self, registry: Registry, evaldata: EvalDataRepo, settings: Settings) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        evaldata: EvalDataRepo,
+        settings: Settings,
+        store: ArtifactStore | None = None,
+    ) -> None:
         self.registry = registry
         self.evaldata = evaldata
         self.settings = settings
+        self.store = store  # deleting a playground frees its submissions' files
         self._access_listeners: list[Callable[[str], None]] = []
         self._create_listeners: list[Callable[[str], None]] = []
+        self._owner_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
 
     def on_create(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(name)`` after a playground is created."""
@@ -280,50 +300,52 @@ class Playgrounds:
             if frame is not None
         )
 
-        with self.registry.session() as s:
-            if s.scalar(select(PlaygroundRow.id).where(PlaygroundRow.name == name)) is not None:
-                raise PlaygroundExists(f"a playground named {name!r} already exists")
-            self._check_count(s, caller)
-            self.check_storage(s, caller, data_bytes)
-        eval_data_id = self.evaldata.save(
-            labels=labels, is_public=is_public, features=features, example=example
-        )
-        try:
+        # One creation at a time per account: the counts below hold until the row is in.
+        with self._owner_locks[caller.user_id]:
             with self.registry.session() as s:
-                pg = PlaygroundRow(
-                    name=name,
-                    owner_id=caller.user_id,
-                    input_type=input_type.value,
-                    task_type=task.value,
-                    private=bool(spec.private),
-                    description=spec.description,
-                    eval_metric=metric.value,
-                    classes=classes,
-                    feature_schema=[c.model_dump(mode="json") for c in schema],
-                    eval_data_id=eval_data_id,
-                    n_eval_rows=n,
-                    has_eval_features=features is not None,
-                    public_fraction=public_fraction,
-                    competition_deadline=deadline,
-                    daily_submission_limit=limit,
-                    data_bytes=data_bytes,
-                )
-                s.add(pg)
-                s.flush()
-                info = self.info(s, pg, caller)
-        except IntegrityError:
-            self.evaldata.delete(eval_data_id)
-            raise PlaygroundExists(f"a playground named {name!r} already exists") from None
-        except BaseException:
-            self.evaldata.delete(eval_data_id)
-            raise
-        log.info("playground %s created by %s (%d eval rows)", name, caller.username, n)
-        for listener in self._create_listeners:
+                if s.scalar(select(PlaygroundRow.id).where(PlaygroundRow.name == name)) is not None:
+                    raise PlaygroundExists(f"a playground named {name!r} already exists")
+                self._check_count(s, caller)
+                self.check_storage(s, caller, data_bytes)
+            eval_data_id = self.evaldata.save(
+                labels=labels, is_public=is_public, features=features, example=example
+            )
             try:
-                listener(name)
-            except Exception:  # the playground exists; a listener failing must not say otherwise
-                log.exception("create listener failed for %s", name)
-        return info
+                with self.registry.session() as s:
+                    pg = PlaygroundRow(
+                        name=name,
+                        owner_id=caller.user_id,
+                        input_type=input_type.value,
+                        task_type=task.value,
+                        private=bool(spec.private),
+                        description=spec.description,
+                        eval_metric=metric.value,
+                        classes=classes,
+                        feature_schema=[c.model_dump(mode="json") for c in schema],
+                        eval_data_id=eval_data_id,
+                        n_eval_rows=n,
+                        has_eval_features=features is not None,
+                        public_fraction=public_fraction,
+                        competition_deadline=deadline,
+                        daily_submission_limit=limit,
+                        data_bytes=data_bytes,
+                    )
+                    s.add(pg)
+                    s.flush()
+                    info = self.info(s, pg, caller)
+            except IntegrityError:
+                self.evaldata.delete(eval_data_id)
+                raise PlaygroundExists(f"a playground named {name!r} already exists") from None
+            except BaseException:
+                self.evaldata.delete(eval_data_id)
+                raise
+            log.info("playground %s created by %s (%d eval rows)", name, caller.username, n)
+            for listener in self._create_listeners:
+                try:
+                    listener(name)
+                except Exception:  # the playground exists; a listener failing must not say otherwise
+                    log.exception("create listener failed for %s", name)
+            return info
 
     def _check_count(self, session: Session, caller: Caller) -> None:
         if caller.is_admin:
@@ -339,11 +361,23 @@ class Playgrounds:
             )
 
     def delete(self, caller: Caller | None, name: str) -> None:
+        """Delete the playground, its eval data, its submissions and the files no other
+        submission shares (so an account's storage limit counts what it really holds)."""
         with self.registry.session() as s:
             pg = self.load(s, name, caller, Access.MANAGE)
             eval_data_id = pg.eval_data_id
+            digests = {
+                d
+                for sub in s.scalars(select(SubmissionRow).where(SubmissionRow.playground_id == pg.id))
+                for d in artifacts_of(sub)
+            }
             s.delete(pg)
         self.evaldata.delete(eval_data_id)
+        if self.store is not None and digests:
+            with self.registry.session() as s:
+                unused = [d for d in digests if not artifact_in_use(s, d)]
+            for digest in unused:
+                self.store.delete(digest)
         self._access_changed(name)
 
     # --- data ------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    or_,
+    select,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -178,6 +180,25 @@ class SubmissionRow(Base):
     scored_predictions_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     duplicate_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
     evaluated_by: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+ARTIFACT_COLUMNS = ("model_sha256", "original_sha256", "predictions_sha256", "preprocessor_sha256")
+
+
+def artifacts_of(row: SubmissionRow) -> list[str]:
+    """The artifact digests a submission refers to."""
+    return [d for d in (getattr(row, c) for c in ARTIFACT_COLUMNS) if d]
+
+
+def artifact_in_use(session: Session, digest: str) -> bool:
+    """Whether any submission still refers to the artifact ``digest`` (artifacts are shared by
+    content, so one upload may serve several submissions)."""
+    used = session.scalar(
+        select(SubmissionRow.id)
+        .where(or_(*(getattr(SubmissionRow, c) == digest for c in ARTIFACT_COLUMNS)))
+        .limit(1)
+    )
+    return used is not None
 
 
 class DeploymentRow(Base):

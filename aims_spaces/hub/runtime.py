@@ -40,6 +40,7 @@ class Runtime:
     serve_dir: Path | None
     stats_port: int | None
     metrics_port: int | None
+    ray_dir: Path | None = None  # a local Ray's temp folder (Ray makes its insides mode 0777)
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -150,13 +151,13 @@ def cleanup_previous(settings: Settings) -> None:
     except (OSError, ValueError):
         return
     # Ray's processes name their session folder on their command line; HAProxy its config file.
-    for folder in (previous.get("ray_session"), previous.get("serve_dir")):
+    for folder in (previous.get("ray_session"), previous.get("ray_dir"), previous.get("serve_dir")):
         if folder:
             for pid in processes_using(folder):
                 _kill(pid)
-    folder = previous.get("serve_dir")
-    if folder and Path(folder).is_dir() and Path(folder).stat().st_uid == os.getuid():
-        shutil.rmtree(folder, ignore_errors=True)
+    for folder in (previous.get("serve_dir"), previous.get("ray_dir")):
+        if folder and Path(folder).is_dir() and Path(folder).stat().st_uid == os.getuid():
+            shutil.rmtree(folder, ignore_errors=True)
     record.unlink(missing_ok=True)
 
 
@@ -211,12 +212,13 @@ def _kill(pid: int, wait_s: float = 5.0) -> None:
 
 
 def stop_leftovers(runtime: Runtime) -> None:
-    """After Ray is down: stop any HAProxy it left and remove the serve folder."""
-    if runtime.serve_dir is None:
-        return
-    for pid in processes_using(runtime.serve_dir):
-        _kill(pid)
-    shutil.rmtree(runtime.serve_dir, ignore_errors=True)
+    """After Ray is down: stop any HAProxy (or Ray process) it left and remove their folders."""
+    for folder in (runtime.serve_dir, runtime.ray_dir):
+        if folder is None:
+            continue
+        for pid in processes_using(folder):
+            _kill(pid)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def prepare(settings: Settings) -> Runtime:
@@ -231,9 +233,14 @@ def prepare(settings: Settings) -> Runtime:
         "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30",
         "RAY_SERVE_HAPROXY_STARTUP_TIMEOUT_S": "60",
     }
+    ray_dir = None
     if not settings.ray_address:
-        # A cluster of one machine: every Ray service listens on loopback only.
+        # A cluster of one machine: every Ray service listens on loopback only, and keeps its
+        # sockets and logs in a folder only this user may enter (Ray makes its session folder
+        # mode 0777, which under the shared /tmp/ray would let any local user replace the
+        # raylet's socket).
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        ray_dir = Path(tempfile.mkdtemp(prefix="aims-ray-", dir="/tmp"))
         if settings.ray_token_auth:
             env["RAY_AUTH_MODE"] = "token"
             env["RAY_AUTH_TOKEN_PATH"] = str(ray_token(settings))
@@ -271,9 +278,10 @@ def prepare(settings: Settings) -> Runtime:
             {
                 "pid": os.getpid(),
                 "serve_dir": str(folder) if folder else None,
+                "ray_dir": str(ray_dir) if ray_dir else None,
                 "stats": stats,
                 "metrics": metrics,
             }
         )
     )
-    return Runtime(environment=env, serve_dir=folder, stats_port=stats, metrics_port=metrics)
+    return Runtime(environment=env, serve_dir=folder, stats_port=stats, metrics_port=metrics, ray_dir=ray_dir)

@@ -26,8 +26,9 @@ def web_environment(settings: Settings) -> None:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.home / "gradio"))
 
 
-def start_ray(settings: Settings) -> str | None:
-    """Join or start Ray; returns the session folder of a locally started one."""
+def start_ray(settings: Settings, temp_dir: str | None = None) -> str | None:
+    """Join or start Ray (a local one in ``temp_dir``); returns the session folder of a locally
+    started one."""
     import ray
 
     if ray.is_initialized():
@@ -42,6 +43,8 @@ def start_ray(settings: Settings) -> str | None:
     else:
         # "local": always a new cluster of our own, never one that RAY_ADDRESS or a `ray start`
         # on this machine points at.
+        if temp_dir:
+            kwargs["_temp_dir"] = temp_dir
         context = ray.init(address="local", num_cpus=settings.ray_num_cpus or os.cpu_count() or 2, **kwargs)
         return str(context.address_info.get("session_dir") or "") or None
     return None
@@ -78,7 +81,8 @@ class HubServer:
         if created:
             log.info("created admin %r; credentials in %s", created.username, created.path)
             self.first_start_token = created.token
-        session = start_ray(self.settings)
+        ray_dir = self.runtime.ray_dir
+        session = start_ray(self.settings, str(ray_dir) if ray_dir else None)
         if session:
             runtime.record_ray_session(self.settings, session)
         hub.accounts.purge_expired()
@@ -87,6 +91,7 @@ class HubServer:
             num_cpus=self.settings.evaluator_num_cpus,
             max_retries=self.settings.evaluator_max_retries,
             timeout_s=self.settings.evaluation_timeout_s,
+            per_account=self.settings.user_max_running_evaluations,
         )
         self.queue.warm_up(wait=False)  # while Serve starts
         hub.submissions.attach_queue(self.queue)
@@ -112,6 +117,9 @@ class HubServer:
             port=self.settings.port,
             log_level="warning",
             timeout_graceful_shutdown=5,
+            # X-Forwarded-For only from proxies the operator names (else anyone picks an address).
+            proxy_headers=self.settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=self.settings.forwarded_allow_ips or "",
         )
         server = uvicorn.Server(config)
         if self.settings.seed_demos and self.first_start_token:

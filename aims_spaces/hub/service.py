@@ -47,7 +47,7 @@ class Hub:
         store.clean_tmp()
         evaldata = EvalDataRepo(settings.resolved_evaldata_dir)
         evaldata.clean_tmp()
-        playgrounds = Playgrounds(registry, evaldata, settings)
+        playgrounds = Playgrounds(registry, evaldata, settings, store)
         return cls(
             settings=settings,
             registry=registry,

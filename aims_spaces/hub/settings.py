@@ -120,6 +120,12 @@ class Settings(BaseSettings, LimitFields):
         default=50, ge=1, description="Failed logins allowed per client address per login window."
     )
     login_window_s: float = Field(default=900, gt=0, description="The login rate-limit window, in seconds.")
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Addresses of reverse proxies whose X-Forwarded-For the hub believes (comma-"
+        "separated, as uvicorn takes them). Default: none, so a client cannot choose the address "
+        "failed logins are counted against.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Other origins (e.g. https://lab.example.org) whose pages may call the hub "
@@ -129,6 +135,12 @@ class Settings(BaseSettings, LimitFields):
         default=3600,
         gt=0,
         description="Files the web UI caches (uploads, downloads) are deleted after this age.",
+    )
+    user_max_running_evaluations: int = Field(
+        default=2,
+        ge=1,
+        description="Evaluations of one ordinary account handed to Ray at once; its others wait "
+        "their turn, so one account cannot take every evaluator (admins: no limit).",
     )
     user_max_playgrounds: int = Field(
         default=20, ge=0, description="Playgrounds one ordinary account may own (admins: no limit)."

@@ -50,7 +50,7 @@ from . import competition
 from .access import Access, Caller, can_manage
 from .evaldata import EvalDataRepo
 from .playgrounds import Playgrounds
-from .registry import PlaygroundRow, Registry, SubmissionRow, UserRow, utcnow
+from .registry import PlaygroundRow, Registry, SubmissionRow, UserRow, artifact_in_use, utcnow
 from .settings import Settings
 from .storage import ArtifactStore
 
@@ -227,7 +227,7 @@ class Submissions:
                 )
                 s.add(sub)
                 s.flush()
-                job = self._job(pg, sub)
+                job = self._job(pg, sub, admin=caller.is_admin)
                 info = self._info(s, pg, sub, caller)
         except BaseException:
             self._discard(created)
@@ -309,22 +309,12 @@ class Submissions:
             return
         with self.registry.session() as s:
             for digest in digests:
-                used = s.scalar(
-                    select(SubmissionRow.id)
-                    .where(
-                        (SubmissionRow.model_sha256 == digest)
-                        | (SubmissionRow.original_sha256 == digest)
-                        | (SubmissionRow.predictions_sha256 == digest)
-                        | (SubmissionRow.preprocessor_sha256 == digest)
-                    )
-                    .limit(1)
-                )
-                if used is None:
+                if not artifact_in_use(s, digest):
                     self.store.delete(digest)
 
     # --- evaluation ------------------------------------------------------------------------
 
-    def _job(self, pg: PlaygroundRow, sub: SubmissionRow) -> EvaluationJob:
+    def _job(self, pg: PlaygroundRow, sub: SubmissionRow, admin: bool = False) -> EvaluationJob:
         return EvaluationJob(
             submission_id=sub.id,
             playground=pg.name,
@@ -340,6 +330,7 @@ class Submissions:
             evaldata_dir=str(self.evaldata.root),
             bootstrap_samples=self.settings.bootstrap_samples,
             decode_limits=self.settings.decode_limits.model_dump(mode="json"),
+            account=None if admin else sub.user_id,
         )
 
     def _enqueue(self, job: EvaluationJob) -> None:
@@ -361,14 +352,15 @@ class Submissions:
         """Send every queued or running submission to the queue again (at hub start)."""
         with self.registry.session() as s:
             rows = s.execute(
-                select(SubmissionRow, PlaygroundRow)
+                select(SubmissionRow, PlaygroundRow, UserRow.is_admin)
                 .join(PlaygroundRow, PlaygroundRow.id == SubmissionRow.playground_id)
+                .join(UserRow, UserRow.id == SubmissionRow.user_id)
                 .where(
                     SubmissionRow.status.in_([SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value])
                 )
                 .order_by(SubmissionRow.id)
             ).all()
-            jobs = [self._job(pg, sub) for sub, pg in rows]
+            jobs = [self._job(pg, sub, admin=is_admin) for sub, pg, is_admin in rows]
             s.execute(
                 update(SubmissionRow)
                 .where(SubmissionRow.status == SubmissionStatus.RUNNING.value)
@@ -497,6 +489,7 @@ class Submissions:
             self.playgrounds.rules(pg),
             sub.scores or {},
             sub.intervals or {},
+            metric=pg.eval_metric,
             manages=manages,
             now=utcnow(),
         )

@@ -219,3 +219,50 @@ def test_failed_logins_are_limited(hub, users):
     assert r.status_code == 429 and re.search(r"try again in \d+ s", r.json()["error"]["message"])
     page = httpx.post(f"{hub.url}/login", data={"username": "rita", "password": "guess"})
     assert page.status_code == 429 and "too many failed logins" in page.text
+
+
+def test_bodies_without_a_length_are_bounded_too(hub):
+    """A chunked body (no Content-Length) to a web form is read at most to the limit."""
+
+    def chunks():
+        for _ in range(3):
+            yield b"username=" + b"a" * 2**20  # 3 MiB in all, over AIMS_MAX_REQUEST_KB
+
+    r = httpx.post(
+        f"{hub.url}/login", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert r.status_code == 413 and "AIMS_MAX_REQUEST_KB" in r.json()["error"]["message"]
+    r = httpx.post(f"{hub.url}/p/web-iris/gradio_api/component_server", json={"data": []})
+    assert r.status_code == 404
+
+
+def test_visitors_upload_only_where_a_demo_takes_files(hub, demos, web_iris):
+    files = {"files": ("x.png", b"\x89PNG" + b"\x00" * 100)}
+    assert httpx.post(f"{hub.url}/gradio_api/upload", files=files).status_code == 404  # the front page
+    r = httpx.post(f"{hub.url}/p/web-iris/gradio_api/upload", files=files)  # a tabular app: Submit only
+    assert r.status_code == 401 and "log in" in r.json()["error"]["message"]
+    assert httpx.post(f"{hub.url}/p/digits/gradio_api/upload", files=files).status_code == 200
+
+
+def test_a_link_on_another_site_does_not_log_anyone_out(hub, users):
+    users("lena")
+    token = httpx.post(
+        f"{hub.url}/api/login", json={"username": "lena", "password": users.passwords["lena"]}
+    ).json()["token"]
+    r = httpx.get(
+        f"{hub.url}/logout",
+        cookies={"aims_session": token},
+        headers={"sec-fetch-site": "cross-site"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 200 and "Log out of this hub?" in r.text
+    assert httpx.get(f"{hub.url}/api/whoami", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_visitor_upload_budget_per_address():
+    from apps.guard import UploadBudget
+
+    budget = UploadBudget(100)
+    one, two = {"client": ("10.0.0.1", 1)}, {"client": ("10.0.0.2", 1)}
+    assert budget.take(one, 60) and not budget.take(one, 60) and budget.take(two, 60)
+    assert budget.take(one, 40)

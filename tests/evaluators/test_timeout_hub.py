@@ -35,3 +35,20 @@ def test_a_runaway_submission_times_out_and_the_others_are_scored(users, iris, h
         sub.wait(timeout=120)
         assert sub.info.status is SubmissionStatus.SCORED
         assert sub.info.scores["public"]["accuracy"] > 0.7
+
+
+def test_one_account_cannot_take_every_evaluator(users, iris, hub):
+    """An account submitting slow models gets at most AIMS_USER_MAX_RUNNING_EVALUATIONS (2)
+    evaluators at once; another account's submission is scored meanwhile, not after them."""
+    greedy, other = users("greedy"), users("patient")
+    pg = ModelPlayground(input_type="tabular", task_type="classification", name="fair-share", client=greedy)
+    pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
+    X, y = iris["X_train"], iris["y_train"]
+    onnx = convert(LogisticRegression(max_iter=1000).fit(X, y), pg.info.signature).onnx
+    runaways = [pg.submit_model(model=loop_for_ever(onnx), submission_type="experiment") for _ in range(3)]
+    theirs = ModelPlayground(name="fair-share", client=other)
+    sub = theirs.submit_model(model=LogisticRegression(C=0.5, max_iter=1000).fit(X, y))
+    sub.wait(timeout=float(hub.extra_env["AIMS_EVALUATION_TIMEOUT_S"]) - 5)  # before any runaway ends
+    assert sub.info.status is SubmissionStatus.SCORED
+    states = [pg.get_submission(r.version).status for r in runaways]
+    assert states.count(SubmissionStatus.FAILED) == 0  # the runaways are still running or waiting

@@ -8,6 +8,7 @@ Everything else (registry, artifact store, eval-data repo, access, quotas) is th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +47,9 @@ class InlineQueue:
 class MemoryDeployer:
     """Routes in a dict; staging loads and warms the model as a replica would."""
 
-    def __init__(self, artifact_url: str) -> None:
+    def __init__(self, artifact_url: str, delay_s: float = 0.0) -> None:
         self.server = ModelServer(artifact_url)
+        self.delay_s = delay_s  # how long staging takes (a replica loading and warming)
         self.staged: dict[str, Route] = {}
         self.active: dict[str, Route] = {}
         self.models: dict[str, Any] = {}
@@ -58,7 +60,8 @@ class MemoryDeployer:
     def set_routes(self, routes: list[Route]) -> None:
         self.active = {r.playground: r for r in routes}
 
-    def stage(self, route: Route, timeout_s: float = 0) -> None:
+    def stage(self, route: Route, timeout_s: float | None = None) -> None:
+        time.sleep(self.delay_s)
         self.models[route.model_key] = self.server.load(route)
         self.staged[route.playground] = route
 

@@ -63,20 +63,36 @@ def test_logout_and_revoke_end_a_token_at_once(service):
     assert [t.name for t in service.hub.accounts.tokens(una2)] == [""]
 
 
-def test_failed_logins_are_limited_per_user_and_per_address():
+def test_failed_logins_are_limited_per_user_and_address_per_address_and_per_user():
     limiter = LoginLimiter(per_user=3, per_ip=5, window_s=60)
     for _ in range(3):
         limiter.check("amy", "10.0.0.1")
         limiter.failed("amy", "10.0.0.1")
-    with pytest.raises(TooManyAttempts, match="for this account; try again in"):
-        limiter.check("AMY", "10.0.0.2")  # another address does not help the account
-    limiter.check("bob", "10.0.0.1")
+    with pytest.raises(TooManyAttempts, match="for this account from this address; try again in"):
+        limiter.check("AMY", "10.0.0.1")
+    limiter.check("amy", "10.0.0.2")  # amy herself, elsewhere, is not locked out by a guesser
     limiter.failed("bob", "10.0.0.1")
     limiter.failed("cat", "10.0.0.1")
-    with pytest.raises(TooManyAttempts, match="for this address"):
+    with pytest.raises(TooManyAttempts, match="from this address"):
         limiter.check("dan", "10.0.0.1")  # five failures from one address, whatever the names
-    limiter.succeeded("bob")
-    limiter.check("bob", "10.0.0.9")
+    for i in range(30):  # many addresses guessing one account
+        limiter.failed("eve", f"10.1.0.{i}")
+    with pytest.raises(TooManyAttempts, match="for this account; try again"):
+        limiter.check("eve", "10.9.9.9")
+    limiter.succeeded("amy", "10.0.0.1")  # her own login clears her lock on that address
+    assert ("user-ip", "amy", "10.0.0.1") not in limiter._failures
+
+
+def test_a_flood_of_names_forgets_the_oldest_not_everything():
+    limiter = LoginLimiter(per_user=2, per_ip=10**9, window_s=60)
+    limiter.MAX_KEYS = 50
+    for _ in range(2):
+        limiter.failed("target", "10.0.0.1")
+    for i in range(10):
+        limiter.failed(f"noise{i}", "10.0.0.2")
+    with pytest.raises(TooManyAttempts):
+        limiter.check("target", "10.0.0.1")
+    assert len(limiter._failures) <= 50
 
 
 def test_the_login_service_applies_the_limit(service):

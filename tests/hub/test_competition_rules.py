@@ -99,11 +99,17 @@ def test_boards_list_their_submission_types():
 def test_hidden_scores_include_the_all_rows_score():
     scores = {"all": {"accuracy": 0.9}, "public": {"accuracy": 0.8}, "private": {"accuracy": 1.0}}
     intervals = {"all": [0.8, 1.0], "public": [0.7, 0.9], "private": [0.9, 1.0]}
-    shown, shown_ci = rules.visible_scores(OPEN, scores, intervals, manages=False, now=NOW)
-    assert shown == {"public": {"accuracy": 0.8}} and shown_ci == {"public": [0.7, 0.9]}
-    assert rules.visible_scores(OPEN, scores, intervals, manages=True, now=NOW) == (scores, intervals)
-    assert rules.visible_scores(CLOSED, scores, intervals, manages=False, now=NOW) == (scores, intervals)
-    assert rules.visible_scores(NO_SPLIT, scores, intervals, manages=False, now=NOW)[0] == scores
+
+    def visible(competition, manages):
+        return rules.visible_scores(
+            competition, scores, intervals, metric="accuracy", manages=manages, now=NOW
+        )
+
+    shown, shown_ci = visible(OPEN, manages=False)
+    assert shown == {"public": {"accuracy": 0.8}} and shown_ci == {}  # no interval while open
+    assert visible(OPEN, manages=True) == (scores, intervals)
+    assert visible(CLOSED, manages=False) == (scores, intervals)
+    assert visible(NO_SPLIT, manages=False)[0] == scores
     assert "private" in scores  # the caller's dicts are left alone
 
 
@@ -162,7 +168,10 @@ def test_competition_entries_after_the_close_are_refused_and_the_standing_is_fro
     rules.check_deadline_change(OPEN, NOW)
 
 
-def test_scores_are_rounded_for_participants_while_the_competition_is_open():
+def test_participants_see_the_ranking_metric_rounded_while_the_competition_is_open():
+    assert rules.restricted(OPEN, manages=False, now=NOW)
+    assert not rules.restricted(OPEN, manages=True, now=NOW)
+    assert not rules.restricted(CLOSED, manages=False, now=NOW)
     assert rules.shown_digits(OPEN, manages=False, now=NOW) == 4
     assert rules.shown_digits(OPEN, manages=True, now=NOW) is None
     assert rules.shown_digits(CLOSED, manages=False, now=NOW) is None
@@ -170,15 +179,16 @@ def test_scores_are_rounded_for_participants_while_the_competition_is_open():
     assert rules.round_value(-1.23456e-7, 3) == -1.23e-7 and rules.round_value(0, 4) == 0.0
     assert rules.round_value(None, 4) is None and rules.round_value(True, 4) is True
     assert rules.round_value(0.123456789, None) == 0.123456789
-    scores = {"public": {"rmse": 54.123456, "r2": 0.4321987}, "private": {"rmse": 60.0}}
+    scores = {"public": {"rmse": 54.123456, "r2": 0.4321987, "mae": 40.5}, "private": {"rmse": 60.0}}
     intervals = {"public": [50.111111, 58.999999]}
-    shown, shown_ci = rules.visible_scores(OPEN, scores, intervals, manages=False, now=NOW)
-    assert shown == {"public": {"rmse": 54.12, "r2": 0.4322}} and shown_ci == {"public": [50.11, 59.0]}
+    shown, shown_ci = rules.visible_scores(OPEN, scores, intervals, metric="rmse", manages=False, now=NOW)
+    # One number of four digits per submission: the other metrics and the interval carry more.
+    assert shown == {"public": {"rmse": 54.12}} and shown_ci == {}
     full = Competition(public_fraction=0.5, score_digits=None)
-    assert (
-        rules.visible_scores(full, scores, intervals, manages=False, now=NOW)[0]["public"]["rmse"]
-        == 54.123456
-    )
+    shown, _ = rules.visible_scores(full, scores, intervals, metric="rmse", manages=False, now=NOW)
+    assert shown == {"public": {"rmse": 54.123456}}
+    owner = rules.visible_scores(OPEN, scores, intervals, metric="rmse", manages=True, now=NOW)
+    assert owner == (scores, intervals)
 
 
 def test_files_are_the_submitters_until_the_close():

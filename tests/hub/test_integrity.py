@@ -48,20 +48,22 @@ def test_the_private_standing_is_frozen_at_the_close(service, diabetes):
     assert [row.version for row in board.rows] == [early.version]
 
 
-def test_participants_see_rounded_scores_while_the_competition_is_open(service, diabetes):
+def test_participants_see_the_ranking_metric_rounded_while_the_competition_is_open(service, diabetes):
     owner, ann = service.user("owner"), service.user("ann")
     service.playground(owner, "rounded", diabetes)
     y = diabetes["y_test"].to_numpy()
     sub = service.submit_predictions(ann, "rounded", y + np.linspace(0, 33.3, len(y)))
-    seen = service.hub.submissions.get(ann, "rounded", sub.version).scores["public"]
-    full = service.hub.submissions.get(owner, "rounded", sub.version).scores["public"]
-    for metric, value in seen.items():
-        assert value == float(f"{full[metric]:.4g}"), metric
-    assert any(seen[m] != full[m] for m in seen)  # the owner sees full precision
+    seen = service.hub.submissions.get(ann, "rounded", sub.version)
+    full = service.hub.submissions.get(owner, "rounded", sub.version)
+    assert seen.scores == {"public": {"rmse": float(f"{full.scores['public']['rmse']:.4g}")}}
+    assert seen.intervals == {} and full.intervals  # the owner sees every metric and interval
+    assert seen.scores["public"]["rmse"] != full.scores["public"]["rmse"]
+    assert {"mse", "mae", "r2"} <= set(full.scores["public"])
     row = service.hub.leaderboards.get(ann, "rounded").rows[0]
-    assert row.scores == seen and all(v == float(f"{v:.4g}") for v in row.interval)
+    assert row.scores == seen.scores["public"] and row.interval is None
     service.hub.playgrounds.update_competition(owner, "rounded", close=True)
-    assert service.hub.submissions.get(ann, "rounded", sub.version).scores["public"] == full
+    after = service.hub.submissions.get(ann, "rounded", sub.version)
+    assert after.scores["public"] == full.scores["public"] and after.intervals == full.intervals
 
 
 def test_files_are_private_to_their_submitter_until_the_close(service, iris):
@@ -235,3 +237,54 @@ def test_a_description_is_checked_at_creation(service, iris):
             eval_features=iris["X_test"],
         )
     assert service.hub.playgrounds.list(owner) == []
+
+
+def test_parallel_deploys_cannot_pass_the_deployment_limit_together(service, iris):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.linear_model import LogisticRegression
+
+    from aims_spaces.client.conversion import convert
+
+    service.hub.settings.user_max_deployments = 1
+    service.deployer.delay_s = 0.3  # loading takes a while, as on real replicas
+    owner = service.user("owner")
+    versions = {}
+    for name in ("race-a", "race-b", "race-c", "race-d"):
+        info = service.playground(owner, name, iris)
+        onnx_bytes = convert(
+            LogisticRegression(max_iter=300).fit(iris["X_train"], iris["y_train"]), info.signature
+        ).onnx
+        up = SubmissionUpload(meta=SubmissionMeta(), model=onnx_bytes)
+        versions[name] = service.hub.submissions.submit(owner, name, up).version
+
+    def deploy(name: str) -> str:
+        try:
+            service.hub.deployments.deploy(owner, name, versions[name])
+            return "deployed"
+        except LimitReached:
+            return "refused"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(deploy, versions))
+    assert sorted(outcomes) == ["deployed", "refused", "refused", "refused"]
+
+
+def test_deleting_a_playground_frees_its_files_and_the_accounts_storage(service, iris):
+    from sklearn.linear_model import LogisticRegression
+
+    from aims_spaces.client.conversion import convert
+
+    owner = service.user("owner")
+    info = service.playground(owner, "short-lived", iris)
+    model = convert(LogisticRegression(max_iter=300).fit(iris["X_train"], iris["y_train"]), info.signature)
+    service.hub.submissions.submit(
+        owner, "short-lived", SubmissionUpload(meta=SubmissionMeta(), model=model.onnx)
+    )
+    artifacts = service.hub.settings.home / "artifacts"
+    stored = [p for p in artifacts.rglob("*") if p.is_file()]
+    assert stored
+    service.hub.playgrounds.delete(owner, "short-lived")
+    assert [p for p in artifacts.rglob("*") if p.is_file()] == []
+    with service.hub.registry.session() as s:
+        assert service.hub.playgrounds.storage_used(s, owner.user_id) == 0

@@ -248,3 +248,22 @@ def test_numeric_rows_with_wrong_columns_are_named():
         router.parse(numeric_route(), body([{"x": 1, "n": 1, "flag": 1}, {"x": 1, "n": 1}]))
     with pytest.raises(InvalidRows, match=r"row 0: unknown column\(s\) \['y'\]"):
         router.parse(numeric_route(), body([{"x": 1, "n": 1, "flag": 1, "y": 2}]))
+
+
+def test_a_token_is_looked_up_for_a_missing_playground_as_for_a_private_one():
+    """The time an answer takes does not tell which private playgrounds exist."""
+    import time as _time
+
+    from serving.router import Router
+
+    looked_up: list[str] = []
+
+    def authenticate(token: str):
+        looked_up.append(token)
+        return None
+
+    router = Router(authenticate)
+    router.synced_at = _time.monotonic()
+    with pytest.raises(NotFound) as missing:
+        router.resolve("no-such-playground", "Bearer aims_guess")
+    assert looked_up == ["aims_guess"] and "has no deployed model" in missing.value.message
