@@ -6,9 +6,9 @@ large step. The change of the public MSE says whether that row is public and, if
 ``y_i = (d**2 - n_public * (mse_i - mse_0)) / (2 d)`` for a step ``d`` from the constant. With
 unlimited submissions at full precision, n + 1 of them recover every public label exactly. Here
 each participant has ``daily_limit`` scored submissions per day (experiments included while the
-competition is open), each showing its scores to 4 significant digits, so one day's probing
-recovers at most ``daily_limit - 1`` labels, each only roughly, and the private rows stay hidden
-(docs/security.md states the bound)."""
+competition is open), each showing one number (the ranking metric, RMSE here) to 4 significant
+digits, so one day's probing recovers at most ``daily_limit - 1`` labels, each only roughly, and
+the private rows stay hidden (docs/security.md states the bound)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ def test_a_days_probing_learns_at_most_limit_minus_one_rough_labels(users, diabe
 
     def public_mse(predictions: np.ndarray, stype: str = "experiment") -> float:
         sub = theirs.submit_model(prediction_submission=predictions, submission_type=stype).wait()
-        assert set(sub.scores) == {"public"}, sub.scores  # private and all-rows scores stay hidden
-        return float(sub.scores["public"]["mse"])
+        # Private and all-rows scores stay hidden; of the public ones, only the ranking metric.
+        assert set(sub.scores) == {"public"} and set(sub.scores["public"]) == {"rmse"}, sub.scores
+        return float(sub.scores["public"]["rmse"]) ** 2
 
     baseline = np.full(n, c)
     mse0 = public_mse(baseline)
