@@ -142,12 +142,14 @@ def start_server(args: list[str], url: str, body: str) -> subprocess.Popen:
     raise RuntimeError(f"the hand-written server at {url} did not start")
 
 
-def bare_deployment(onnx: bytes, columns: list[str]) -> str:
+def bare_deployment(hub: HubProcess, onnx: bytes, columns: list[str]) -> str:
     """Deploy, into the hub's own Ray Serve (same HAProxy ingress, same replica resources), a
     bare deployment that only parses the JSON, runs the ONNX model and returns the labels: the
-    ceiling for any Ray Serve endpoint on this machine. Returns its route prefix."""
+    ceiling for any Ray Serve endpoint on this machine. Returns its route prefix. (The hub's Ray
+    wants its token and listens on loopback: this process joins with both.)"""
     os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
     os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    os.environ.update(hub.ray_environment())
     import ray
     from ray import serve
     from starlette.requests import Request
@@ -171,7 +173,7 @@ def bare_deployment(onnx: bytes, columns: list[str]) -> str:
             labels = self.session.run(None, {self.input: x})[0]
             return Response(orjson.dumps({"predictions": labels.tolist()}), media_type="application/json")
 
-    ray.init(address="auto", logging_level="WARNING", log_to_driver=False)
+    ray.init(address=hub.ray_address(), logging_level="WARNING", log_to_driver=False)
     serve.run(Bare.bind(), name="bare", route_prefix="/bare")
     return "/bare"
 
@@ -233,7 +235,7 @@ def tabular_http(hub: HubProcess, client: HubClient, seconds: int) -> dict:
         hand_url,
         one,
     )
-    bare_url = f"{hub.serve_url}{bare_deployment(onnx, list(X.columns))}/predict"
+    bare_url = f"{hub.serve_url}{bare_deployment(hub, onnx, list(X.columns))}/predict"
     urls = {"ours": ours_url, "bare Ray Serve": bare_url, "hand-written": hand_url}
     try:
         assert len({str(httpx.post(url, content=one).json()["predictions"]) for url in urls.values()}) == 1

@@ -111,6 +111,27 @@ class HubProcess:
     def admin_token(self) -> str:
         return json.loads((self.home / "admin_credentials.json").read_text())["token"]
 
+    def ray_address(self) -> str:
+        """The address of the hub's local Ray cluster (as its raylet was told it)."""
+        for proc in self.descendants():
+            try:
+                args = proc.cmdline()
+            except psutil.Error:
+                continue
+            for arg in args:
+                if arg.startswith("--gcs-address="):
+                    return arg.split("=", 1)[1]
+        raise RuntimeError("the hub runs no local Ray")
+
+    def ray_environment(self) -> dict[str, str]:
+        """What a program must set before importing Ray to join the hub's local cluster (its
+        token and loopback mode): for benchmarks that deploy beside the hub."""
+        return {
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN_PATH": str(self.home / "ray_token"),
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        }
+
     def descendants(self) -> list[psutil.Process]:
         if self.proc is None:
             return []
