@@ -16,7 +16,6 @@ import json
 import keyword
 import logging
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -497,12 +496,13 @@ def _positional(fn: Callable[[list[Any], gr.Request], Any], columns: list[str]) 
 MEDIA_SUFFIX = {ColumnType.IMAGE: "png", ColumnType.AUDIO: "wav", ColumnType.VIDEO: "mp4"}
 
 
-def _example_rows(name: str, info: PlaygroundInfo, example: pd.DataFrame) -> list[list[Any]]:
-    """The example rows as the demo's inputs take them: media written to files first."""
+def _example_rows(folder: Path, info: PlaygroundInfo, example: pd.DataFrame) -> list[list[Any]]:
+    """The example rows as the demo's inputs take them: media written to files in ``folder``
+    first (the hub's own, rewritten when the app is built again)."""
     rows = example[[c.name for c in info.feature_schema]].head(10)
     if not any(c.dtype.media for c in info.feature_schema):
         return rows.values.tolist()
-    folder = Path(tempfile.mkdtemp(prefix=f"aims-examples-{name}-"))
+    folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i, values in enumerate(rows.itertuples(index=False)):
         row = []
@@ -659,7 +659,9 @@ def build_playground_app(
                             demo_output = gr.Number(label="prediction")
                 if example is not None and not example.empty and demo_inputs:
                     gr.Examples(
-                        examples=_example_rows(name, info, example),
+                        examples=_example_rows(
+                            hub.settings.home / "gradio" / "examples" / name, info, example
+                        ),
                         inputs=demo_inputs,
                         label="examples from the data",
                     )
