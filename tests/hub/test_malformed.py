@@ -5,6 +5,7 @@ caller is known."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -168,8 +169,17 @@ def _first_answer(hub, head: bytes) -> tuple[str, float]:
     with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as s:
         start = time.monotonic()
         s.sendall(head)
-        answer = s.recv(4096).decode(errors="replace")
-        return answer, time.monotonic() - start
+        answer = b""
+        # The head and the body of the answer may arrive in separate segments: read until the
+        # announced body is complete (or the server closes).
+        while True:
+            chunk = s.recv(4096)
+            answer += chunk
+            top, sep, body = answer.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length:\s*(\d+)", top)
+            if not chunk or (sep and length and len(body) >= int(length.group(1))):
+                break
+        return answer.decode(errors="replace"), time.monotonic() - start
 
 
 def test_an_upload_from_a_stranger_is_refused_unread(hub, target, owner):
