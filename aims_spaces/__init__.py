@@ -21,6 +21,7 @@ from .domain import (
     SubmissionStatus,
     SubmissionType,
     TaskType,
+    TeamInfo,
 )
 from .errors import (
     AimsError,
@@ -43,6 +44,8 @@ from .errors import (
     PlaygroundNotFound,
     QuotaExceeded,
     SubmissionNotFound,
+    TeamConflict,
+    TeamNotFound,
     TooManyAttempts,
 )
 
@@ -116,6 +119,9 @@ __all__ = [
     "SubmissionStatus",
     "SubmissionType",
     "TaskType",
+    "TeamConflict",
+    "TeamInfo",
+    "TeamNotFound",
     "TokenizerSpec",
     "TooManyAttempts",
     "VideoSpec",

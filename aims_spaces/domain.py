@@ -74,15 +74,36 @@ class Split(StrEnum):
 
 class Metric(StrEnum):
     ACCURACY = "accuracy"
+    BALANCED_ACCURACY = "balanced_accuracy"
     F1_MACRO = "f1_macro"
+    F1_MICRO = "f1_micro"
+    F1_WEIGHTED = "f1_weighted"
     PRECISION_MACRO = "precision_macro"
+    PRECISION_MICRO = "precision_micro"
+    PRECISION_WEIGHTED = "precision_weighted"
     RECALL_MACRO = "recall_macro"
+    RECALL_MICRO = "recall_micro"
+    RECALL_WEIGHTED = "recall_weighted"
+    MCC = "mcc"
+    COHEN_KAPPA = "cohen_kappa"
+    COHEN_KAPPA_QUADRATIC = "cohen_kappa_quadratic"
     LOG_LOSS = "log_loss"
     ROC_AUC = "roc_auc"
+    TOP_2_ACCURACY = "top_2_accuracy"
+    TOP_3_ACCURACY = "top_3_accuracy"
+    TOP_5_ACCURACY = "top_5_accuracy"
     MSE = "mse"
     RMSE = "rmse"
     MAE = "mae"
+    MEDIAN_AE = "median_ae"
+    MAPE = "mape"
     R2 = "r2"
+    EXPLAINED_VARIANCE = "explained_variance"
+    PINBALL_10 = "pinball_10"
+    PINBALL_25 = "pinball_25"
+    PINBALL_50 = "pinball_50"
+    PINBALL_75 = "pinball_75"
+    PINBALL_90 = "pinball_90"
 
     @property
     def higher_is_better(self) -> bool:
@@ -94,20 +115,154 @@ class Metric(StrEnum):
 
     @property
     def needs_probabilities(self) -> bool:
-        return self in (Metric.LOG_LOSS, Metric.ROC_AUC)
+        return self in _NEEDS_PROBABILITIES
+
+    @property
+    def label(self) -> str:
+        """A short name for people, e.g. ``"F1 (macro)"``."""
+        return _INFO[self][0]
+
+    @property
+    def description(self) -> str:
+        """One line on what the metric measures."""
+        return _INFO[self][1]
 
 
 _HIGHER_IS_BETTER = {
     Metric.ACCURACY,
+    Metric.BALANCED_ACCURACY,
     Metric.F1_MACRO,
+    Metric.F1_MICRO,
+    Metric.F1_WEIGHTED,
     Metric.PRECISION_MACRO,
+    Metric.PRECISION_MICRO,
+    Metric.PRECISION_WEIGHTED,
     Metric.RECALL_MACRO,
+    Metric.RECALL_MICRO,
+    Metric.RECALL_WEIGHTED,
+    Metric.MCC,
+    Metric.COHEN_KAPPA,
+    Metric.COHEN_KAPPA_QUADRATIC,
     Metric.ROC_AUC,
+    Metric.TOP_2_ACCURACY,
+    Metric.TOP_3_ACCURACY,
+    Metric.TOP_5_ACCURACY,
     Metric.R2,
+    Metric.EXPLAINED_VARIANCE,
 }
-_REGRESSION = {Metric.MSE, Metric.RMSE, Metric.MAE, Metric.R2}
+_REGRESSION = {
+    Metric.MSE,
+    Metric.RMSE,
+    Metric.MAE,
+    Metric.MEDIAN_AE,
+    Metric.MAPE,
+    Metric.R2,
+    Metric.EXPLAINED_VARIANCE,
+    Metric.PINBALL_10,
+    Metric.PINBALL_25,
+    Metric.PINBALL_50,
+    Metric.PINBALL_75,
+    Metric.PINBALL_90,
+}
+_NEEDS_PROBABILITIES = {
+    Metric.LOG_LOSS,
+    Metric.ROC_AUC,
+    Metric.TOP_2_ACCURACY,
+    Metric.TOP_3_ACCURACY,
+    Metric.TOP_5_ACCURACY,
+}
+
+
+def _pinball_info(q: float) -> tuple[str, str]:
+    return (
+        f"Pinball loss (q={q:g})",
+        f"Mean quantile loss at q={q:g}: each unit of under-prediction costs {q:g}, "
+        f"of over-prediction {1 - q:g}.",
+    )
+
+
+def _top_k_info(k: int) -> tuple[str, str]:
+    return (
+        f"Top-{k} accuracy",
+        f"Fraction of rows whose true class is among the {k} most probable classes "
+        f"(always 1 with at most {k} classes).",
+    )
+
+
+# Metric -> (label, description), for the pages, the client and the docs.
+_INFO: dict[Metric, tuple[str, str]] = {
+    Metric.ACCURACY: ("Accuracy", "Fraction of rows whose predicted class is the true class."),
+    Metric.BALANCED_ACCURACY: (
+        "Balanced accuracy",
+        "Mean of the per-class recalls over the classes in the truth; robust to class imbalance.",
+    ),
+    Metric.F1_MACRO: ("F1 (macro)", "Unweighted mean of the per-class F1 scores."),
+    Metric.F1_MICRO: ("F1 (micro)", "F1 of all rows pooled; equals accuracy for single-label data."),
+    Metric.F1_WEIGHTED: ("F1 (weighted)", "Mean of the per-class F1 scores weighted by class frequency."),
+    Metric.PRECISION_MACRO: ("Precision (macro)", "Unweighted mean of the per-class precisions."),
+    Metric.PRECISION_MICRO: (
+        "Precision (micro)",
+        "Precision of all rows pooled; equals accuracy for single-label data.",
+    ),
+    Metric.PRECISION_WEIGHTED: (
+        "Precision (weighted)",
+        "Mean of the per-class precisions weighted by class frequency.",
+    ),
+    Metric.RECALL_MACRO: ("Recall (macro)", "Unweighted mean of the per-class recalls."),
+    Metric.RECALL_MICRO: (
+        "Recall (micro)",
+        "Recall of all rows pooled; equals accuracy for single-label data.",
+    ),
+    Metric.RECALL_WEIGHTED: (
+        "Recall (weighted)",
+        "Mean of the per-class recalls weighted by class frequency; equals accuracy.",
+    ),
+    Metric.MCC: ("MCC", "Matthews correlation between true and predicted classes, from -1 to 1."),
+    Metric.COHEN_KAPPA: (
+        "Cohen's kappa",
+        "Agreement of predictions with the truth beyond chance, from -1 to 1.",
+    ),
+    Metric.COHEN_KAPPA_QUADRATIC: (
+        "Cohen's kappa (quadratic)",
+        "Kappa with disagreements weighted by the squared distance between the classes' positions "
+        "(for ordered classes).",
+    ),
+    Metric.LOG_LOSS: ("Log loss", "Mean negative log of the probability given to the true class."),
+    Metric.ROC_AUC: ("ROC AUC", "One-vs-rest area under the ROC curve, averaged over the classes present."),
+    Metric.TOP_2_ACCURACY: _top_k_info(2),
+    Metric.TOP_3_ACCURACY: _top_k_info(3),
+    Metric.TOP_5_ACCURACY: _top_k_info(5),
+    Metric.MSE: ("MSE", "Mean squared error."),
+    Metric.RMSE: ("RMSE", "Square root of the mean squared error, in the target's units."),
+    Metric.MAE: ("MAE", "Mean absolute error."),
+    Metric.MEDIAN_AE: ("Median AE", "Median absolute error; insensitive to a few large errors."),
+    Metric.MAPE: ("MAPE", "Mean absolute error relative to the true value's magnitude (a fraction, not %)."),
+    Metric.R2: ("R²", "Coefficient of determination: 1 - squared error / variance of the truth."),
+    Metric.EXPLAINED_VARIANCE: (
+        "Explained variance",
+        "1 - variance of the errors / variance of the truth (ignores a constant bias).",
+    ),
+    Metric.PINBALL_10: _pinball_info(0.1),
+    Metric.PINBALL_25: _pinball_info(0.25),
+    Metric.PINBALL_50: _pinball_info(0.5),
+    Metric.PINBALL_75: _pinball_info(0.75),
+    Metric.PINBALL_90: _pinball_info(0.9),
+}
 
 DEFAULT_METRIC = {TaskType.CLASSIFICATION: Metric.ACCURACY, TaskType.REGRESSION: Metric.RMSE}
+# The metric columns a board shows unless its owner chose others (every applicable metric is
+# computed and kept; these are only what is displayed).
+DEFAULT_SHOWN_METRICS = {
+    TaskType.CLASSIFICATION: [
+        Metric.ACCURACY,
+        Metric.F1_MACRO,
+        Metric.PRECISION_MACRO,
+        Metric.RECALL_MACRO,
+        Metric.LOG_LOSS,
+        Metric.ROC_AUC,
+    ],
+    TaskType.REGRESSION: [Metric.MSE, Metric.RMSE, Metric.MAE, Metric.R2],
+}
 
 
 def parse_enum(enum: type[E], value: Any, what: str) -> E:
@@ -306,8 +461,15 @@ class CompetitionInfo(_Frozen):
         description="Closed by the owner or past the deadline: private scores are public."
     )
     daily_submission_limit: int = Field(
-        description="Competition submissions each participant may make per UTC day."
+        description="Competition submissions each participant (or team) may make per UTC day."
     )
+    start: datetime | None = Field(
+        default=None, description="When the competition started (UTC): the playground's creation unless set."
+    )
+    final_selections: int = Field(
+        default=2, description="Final entries each team or participant may select for the private standing."
+    )
+    team_size_limit: int = Field(default=4, description="Most members a team may have (1: no teams).")
 
 
 class PlaygroundInfo(_Frozen):
@@ -320,6 +482,9 @@ class PlaygroundInfo(_Frozen):
     description: str = Field(description="What the task is about (Markdown).")
     eval_metric: Metric = Field(description="The metric that ranks the boards.")
     higher_is_better: bool = Field(description="Direction of the ranking metric.")
+    shown_metrics: list[Metric] = Field(
+        default_factory=list, description="The metric columns the boards show (the ranking metric first)."
+    )
     n_eval_rows: int = Field(description="Rows of held-out eval data.")
     has_eval_features: bool = Field(
         description="Whether the hub holds the eval features (then it runs models itself: verified scores)."
@@ -361,6 +526,8 @@ class SubmissionInfo(_Frozen):
     playground: str = Field(description="The playground's name.")
     version: int = Field(description="Version number, unique within the playground, from 1.")
     username: str = Field(description="Who submitted it.")
+    team: str | None = Field(default=None, description="The team it belongs to, if the submitter is in one.")
+    selected: bool = Field(default=False, description="Selected as a final entry for the private standing.")
     submission_type: SubmissionType = Field(description="Which boards it is on.")
     status: SubmissionStatus = Field(description="queued → running → scored or failed.")
     error: str | None = Field(default=None, description="Why evaluation failed, when it did.")
@@ -412,6 +579,12 @@ class LeaderboardRow(_Frozen):
     rank: int = Field(description="1 is best; ties go to the earlier version.")
     version: int = Field(description="The submission's version.")
     username: str = Field(description="Who submitted it.")
+    team: str | None = Field(default=None, description="The team it belongs to, if any.")
+    entries: int | None = Field(
+        default=None,
+        description="On the competition board (one row per team or participant): how many scored "
+        "entries the team or participant made.",
+    )
     submission_type: SubmissionType = Field(description="Which boards it is on.")
     created_at: datetime = Field(description="When it was submitted (UTC).")
     framework: str | None = Field(description="sklearn, pytorch, keras, transformers or onnx.")
@@ -476,6 +649,23 @@ class PlaygroundSpec(BaseModel):
     public_fraction: float = 0.5
     daily_submission_limit: int | None = None
     competition_deadline: datetime | None = None
+    competition_start: datetime | None = None
+    final_selections: int = 2
+    team_size_limit: int = 4
+    shown_metrics: list[str] | None = None  # metric columns the boards show; None: the task's usual ones
+
+
+class TeamInfo(_Frozen):
+    """A team of participants in one playground's competition."""
+
+    playground: str = Field(description="The playground's name.")
+    name: str = Field(description="The team's name, unique in the playground.")
+    members: list[str] = Field(description="Usernames, in the order they joined.")
+    created_at: datetime = Field(description="When the team was made (UTC).")
+    join_code: str | None = Field(
+        default=None,
+        description="The code others join with: only in the answer that made it (create, new code).",
+    )
 
 
 class SubmissionMeta(BaseModel):

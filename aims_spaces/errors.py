@@ -17,11 +17,13 @@ builtin exception that fits, so ``except LookupError`` works as a Python user ex
     ├── NotFound (LookupError)                    404
     │   ├── PlaygroundNotFound                    404
     │   ├── SubmissionNotFound                    404
-    │   └── UserNotFound                          404
+    │   ├── UserNotFound                          404
+    │   └── TeamNotFound                          404    no team with that join code, or in none
     ├── Conflict                                  409
     │   ├── PlaygroundExists                      409
     │   ├── UserExists                            409
-    │   └── CompetitionClosed                     409    a competition submission after the close
+    │   ├── CompetitionClosed                     409    a competition submission after the close
+    │   └── TeamConflict                          409    a team name taken, or already in a team
     ├── PayloadTooLarge                           413
     ├── QuotaExceeded                             429 -- submissions per day while a competition is open
     ├── TooManyAttempts                           429 -- failed logins, per user and per address
@@ -122,6 +124,10 @@ class UserNotFound(NotFound):
     pass
 
 
+class TeamNotFound(NotFound):
+    """No team with that join code in the playground, or the caller is in none."""
+
+
 class LimitReached(PermissionDenied):
     """An account holds as many playgrounds, stored bytes or deployed models as it may."""
 
@@ -144,6 +150,10 @@ class UserExists(Conflict):
 
 class CompetitionClosed(Conflict):
     """The competition has closed (by its owner or its deadline): its standing is final."""
+
+
+class TeamConflict(Conflict):
+    """A team name taken, or a participant already in another team."""
 
 
 class PayloadTooLarge(AimsError):

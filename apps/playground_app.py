@@ -18,6 +18,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ import gradio as gr
 import httpx
 import pandas as pd
 
+from aims_spaces.core.frames import standings_frame
 from aims_spaces.core.limits import DecodeLimits
 from aims_spaces.core.retry import while_loading
 from aims_spaces.core.skops_audit import skops_class_name
@@ -38,7 +40,14 @@ from aims_spaces.domain import (
     SubmissionType,
     TaskType,
 )
-from aims_spaces.errors import AimsError, InvalidModel, InvalidPredictions, ModelLoading, public_message
+from aims_spaces.errors import (
+    AimsError,
+    InvalidModel,
+    InvalidPredictions,
+    ModelLoading,
+    TeamNotFound,
+    public_message,
+)
 from aims_spaces.hub import Hub
 from aims_spaces.hub.access import Caller
 from aims_spaces.hub.submissions import SubmissionUpload, original_format
@@ -145,7 +154,7 @@ class PlaygroundUI:
         serving = self.hub.deployments.serving_versions().get(self.name)
         frame, shown = _top(tables.board_frame(board, details=details, serving_version=serving), show_all)
         info = _guard(lambda: self.info(caller))
-        notes = []
+        notes = [_dates(info) + "\n\n"]
         if info.competition.is_closed:
             notes.append("The competition is **closed**: ranked by the private rows.")
         else:
@@ -164,6 +173,83 @@ class PlaygroundUI:
         caller = self.need_login(request)
         _guard(lambda: self.hub.playgrounds.update_competition(caller, self.name, close=True))
         return "The competition is **closed**: ranked by the private rows."
+
+    def standings(self, request: gr.Request) -> Any:
+        """The standings as a CSV file for the download button."""
+        caller = self.caller(request)
+        board = _guard(
+            lambda: self.hub.leaderboards.get(caller, self.name, Board.COMPETITION.value, metadata=False)
+        )
+        data = standings_frame(board).to_csv(index=False).encode()
+        return str(_download_file(self.hub, f"{self.name}-standings.csv", data))
+
+    # --- teams and final entries -------------------------------------------------------------
+
+    def team_panel(self, request: gr.Request) -> tuple[str, Any]:
+        """The caller's team and entries, with the final ones ticked; a line to log in for visitors."""
+        caller = self.caller(request)
+        if caller is None:
+            return "[Log in](/login) to form a team or choose your final entries.", gr.update(
+                choices=[], value=[]
+            )
+        try:
+            team = self.hub.teams.mine(caller, self.name)
+            line = f"Your team **{tables.md_text(team.name)}**: {', '.join(team.members)}."
+        except TeamNotFound:
+            line = "You compete on your own. Make a team, or join one with the code a teammate gives you."
+        except AimsError as e:  # not a member of this private playground, for one
+            return public_message(e.message), gr.update(choices=[], value=[])
+        try:
+            entries = self.hub.teams.entries(caller, self.name)
+            info = self.info(caller)
+        except AimsError as e:
+            return public_message(e.message), gr.update(choices=[], value=[])
+        metric = info.eval_metric.value
+        choices, chosen = [], []
+        for e in entries:
+            if e.status is not SubmissionStatus.SCORED or e.submission_type is SubmissionType.EXPERIMENT:
+                continue
+            score = (e.scores.get("public") or e.scores.get("all") or {}).get(metric)
+            label = f"v{e.version} · {metric} {tables.fmt(score)} · by {e.username}"
+            choices.append((label, str(e.version)))
+            if e.selected:
+                chosen.append(str(e.version))
+        n = info.competition.final_selections
+        line += (
+            f" Tick up to **{n}** final entr{'y' if n == 1 else 'ies'} for the private standing; "
+            "without a choice your best public ones count."
+        )
+        return line, gr.update(choices=choices, value=chosen)
+
+    def create_team(self, team: str, request: gr.Request) -> tuple[str, Any]:
+        caller = self.need_login(request)
+        made = _guard(lambda: self.hub.teams.create(caller, self.name, (team or "").strip()))
+        line, entries = self.team_panel(request)
+        return (
+            f"{line}\n\nTeam made. Teammates join with the code **`{made.join_code}`** (shown once).",
+            entries,
+        )
+
+    def join_team(self, code: str, request: gr.Request) -> tuple[str, Any]:
+        caller = self.need_login(request)
+        _guard(lambda: self.hub.teams.join(caller, self.name, (code or "").strip()))
+        return self.team_panel(request)
+
+    def leave_team(self, request: gr.Request) -> tuple[str, Any]:
+        caller = self.need_login(request)
+        _guard(lambda: self.hub.teams.leave(caller, self.name))
+        return self.team_panel(request)
+
+    def select_final(self, versions: list[str], request: gr.Request) -> tuple[str, Any]:
+        caller = self.need_login(request)
+        try:
+            numbers = [int(v) for v in versions or []]
+        except ValueError:
+            raise gr.Error("Pick versions from the list.", print_exception=False) from None
+        chosen = _guard(lambda: self.hub.teams.select_final(caller, self.name, numbers))
+        line, entries = self.team_panel(request)
+        picked = ", ".join(f"v{c.version}" for c in chosen) or "none (your best public entries count)"
+        return f"{line}\n\nFinal entries saved: **{picked}**.", entries
 
     # --- submit ------------------------------------------------------------------------------
 
@@ -393,6 +479,19 @@ def _download_file(hub: Hub, filename: str, data: bytes) -> Path:
     return path
 
 
+def _dates(info: PlaygroundInfo) -> str:
+    """The competition's start, deadline and close in one line."""
+    c = info.competition
+
+    def when(t: datetime | None) -> str:
+        return t.strftime("%Y-%m-%d %H:%M UTC") if t else "—"
+
+    parts = [f"**Started** {when(c.start)}", f"**deadline** {when(c.deadline)}"]
+    if c.closed_at:
+        parts.append(f"**closed** {when(c.closed_at)}")
+    return " · ".join(parts)
+
+
 def _top(frame: pd.DataFrame, show_all: bool) -> tuple[pd.DataFrame, str]:
     """The best ``TOP_ROWS`` rows unless all are asked for: a browser table of thousands of rows
     costs seconds to draw, and the top of a board is what people read."""
@@ -612,6 +711,18 @@ def build_playground_app(
                 comp_board = gr.Dataframe(
                     label="Competition leaderboard", interactive=False, show_search="search", max_height=600
                 )
+                standings_btn = gr.DownloadButton("Download the standings (CSV)", size="sm")
+                with gr.Accordion("Your team and final entries", open=True):
+                    team_status = gr.Markdown()
+                    with gr.Row():
+                        team_name = gr.Textbox(label="new team's name", scale=2)
+                        create_team_btn = gr.Button("Make a team", scale=1)
+                    with gr.Row():
+                        join_code = gr.Textbox(label="a team's join code", scale=2)
+                        join_btn = gr.Button("Join the team", scale=1)
+                    leave_btn = gr.Button("Leave my team", size="sm")
+                    final_entries = gr.CheckboxGroup(label="final entries", choices=[])
+                    final_btn = gr.Button("Save my final entries", variant="primary")
                 with gr.Group(visible=False) as owner_close:
                     close_btn = gr.Button("Close the competition now (owner)", variant="stop")
             with gr.Tab("Submit"):
@@ -705,6 +816,16 @@ def build_playground_app(
                 api_visibility="private",
             )
         close_btn.click(ui.close_competition, outputs=comp_notes, api_visibility="private")
+        competition_tab.select(ui.team_panel, outputs=[team_status, final_entries], api_visibility="private")
+        # The button holds the file before it is clicked (a DownloadButton downloads its value).
+        competition_tab.select(ui.standings, outputs=standings_btn, api_visibility="private")
+        team_outputs = [team_status, final_entries]
+        create_team_btn.click(
+            ui.create_team, inputs=team_name, outputs=team_outputs, api_visibility="private"
+        )
+        join_btn.click(ui.join_team, inputs=join_code, outputs=team_outputs, api_visibility="private")
+        leave_btn.click(ui.leave_team, outputs=team_outputs, api_visibility="private")
+        final_btn.click(ui.select_final, inputs=final_entries, outputs=team_outputs, api_visibility="private")
         add_btn.click(ui.add_member, inputs=member_name, outputs=members, api_visibility="private")
         remove_btn.click(ui.remove_member, inputs=member_name, outputs=members, api_visibility="private")
         submit_btn.click(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pandas as pd
@@ -11,6 +12,20 @@ from aims_spaces.core.frames import comparison_frame, leaderboard_frame
 from aims_spaces.domain import Leaderboard, PlaygroundInfo, SubmissionInfo
 
 SCORE_DIGITS = 4
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def md_text(text: str) -> str:
+    """Participant-written text for a Markdown component: HTML escaped, Markdown marks escaped
+    (so a team name cannot become a link or a heading)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text.replace("\n", " ")))
+
+
+def fmt(value: float | None) -> str:
+    """A score in a sentence: four significant digits, or a dash when there is none."""
+    return "—" if value is None else f"{value:.{SCORE_DIGITS}g}"
+
+
 _CORE = ["rank", "version", "username"]
 _AFTER = ["model_type", "flags", "submitted", "description"]
 _DETAILS = ["submission_type", "framework", "verified", "mismatch_fraction", "duplicate_of"]
@@ -37,7 +52,8 @@ def board_frame(board: Leaderboard, *, details: bool, serving_version: int | Non
         return pd.DataFrame(columns=["rank", "version", "username", board.metric.value])
     metric = board.metric.value
     df["flags"] = df.apply(_flags, axis=1) if len(df) else []
-    known = set(_CORE) | set(_AFTER) | set(_DETAILS)
+    entrant = [c for c in ("team", "entries") if c in df.columns]  # the competition board's
+    known = set(_CORE) | set(_AFTER) | set(_DETAILS) | set(entrant)
     scores = [
         c
         for c in df.columns
@@ -49,7 +65,7 @@ def board_frame(board: Leaderboard, *, details: bool, serving_version: int | Non
     ci = [c for c in (f"{metric}_ci_low", f"{metric}_ci_high") if c in df.columns]
     private = [c for c in df.columns if c.startswith("private_")]
     extra = [c for c in df.columns if c.startswith(("custom.", "arch.", "param.", "onnx."))]
-    cols = _CORE + [metric] + ci + scores + private + [c for c in _AFTER if c in df.columns]
+    cols = _CORE + entrant + [metric] + ci + scores + private + [c for c in _AFTER if c in df.columns]
     if details:
         cols += [c for c in _DETAILS if c in df.columns] + extra
     else:

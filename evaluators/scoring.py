@@ -16,15 +16,19 @@ import pandas as pd
 
 from aims_spaces.core.onnx_model import Deadline, OnnxModel, graph_metadata, parse_onnx
 from aims_spaces.core.tabular import ClassIndex, clean_targets
-from aims_spaces.domain import EvaluationJob, EvaluationResult, Metric, Split
+from aims_spaces.domain import EvaluationJob, EvaluationResult, Metric, Split, TaskType
 from aims_spaces.errors import AimsError, InvalidPredictions
 from aims_spaces.hub.evaldata import EvalLabels
 
 from .metrics import METRICS, bootstrap_interval
 
-CLASSIFICATION_METRICS = [Metric.ACCURACY, Metric.F1_MACRO, Metric.PRECISION_MACRO, Metric.RECALL_MACRO]
-PROBABILITY_METRICS = [Metric.LOG_LOSS, Metric.ROC_AUC]
-REGRESSION_METRICS = [Metric.MSE, Metric.RMSE, Metric.MAE, Metric.R2]
+# Every metric of the task is computed on each split, so a playground may show any of them;
+# those from probabilities only when the model gives probabilities.
+CLASSIFICATION_METRICS = [
+    m for m in Metric if m.task_type is TaskType.CLASSIFICATION and not m.needs_probabilities
+]
+PROBABILITY_METRICS = [m for m in Metric if m.task_type is TaskType.CLASSIFICATION and m.needs_probabilities]
+REGRESSION_METRICS = [m for m in Metric if m.task_type is TaskType.REGRESSION]
 
 
 def evaluate(
@@ -118,6 +122,12 @@ def _evaluate(
         else REGRESSION_METRICS
     )
     for split, mask in splits.items():
+        if split is Split.PUBLIC and not job.has_competition_split:
+            # The same rows as ``all`` (and the same seed): copy rather than compute again.
+            scores[split.value] = dict(scores[Split.ALL.value])
+            if Split.ALL.value in intervals:
+                intervals[split.value] = list(intervals[Split.ALL.value])
+            continue
         yt, yp = y_true[mask], y_pred[mask]
         pr = proba[mask] if proba is not None else None
         scores[split.value] = {

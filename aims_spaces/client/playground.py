@@ -10,6 +10,7 @@ Model Share AI's (``create``, ``submit_model``, ``get_leaderboard``, ``compare_m
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ from ..domain import (
     SubmissionStatus,
     SubmissionType,
     TaskType,
+    TeamInfo,
     parse_enum,
 )
 from ..errors import EvaluationFailed, InvalidEvalData, InvalidModel, InvalidSpec
@@ -166,6 +168,10 @@ class ModelPlayground:
         eval_labels: Any = None,
         daily_submission_limit: int | None = None,
         competition_deadline: datetime | None = None,
+        competition_start: datetime | None = None,
+        final_selections: int = 2,
+        team_size_limit: int = 4,
+        shown_metrics: Sequence[str] | None = None,
     ) -> PlaygroundInfo:
         """Create the playground with its private eval labels (``eval_data``) on the hub.
 
@@ -176,6 +182,11 @@ class ModelPlayground:
             y_train: training labels; with ``eval_data`` they fix the ordered class list.
             public_fraction: share of eval rows scored on the public competition board; the
                 rest make the private board, hidden until the competition closes.
+            final_selections: how many entries each team or participant may select as final
+                for the private standing (without a choice, its best public entries count).
+            team_size_limit: most members a team may have (1: no teams).
+            shown_metrics: the metric columns the boards show beside the ranking metric
+                (``eval_metric``); every metric that applies is computed either way.
         """
         labels = eval_labels if eval_labels is not None else eval_data
         if labels is None:
@@ -192,6 +203,10 @@ class ModelPlayground:
             public_fraction=public_fraction,
             daily_submission_limit=daily_submission_limit,
             competition_deadline=competition_deadline,
+            competition_start=competition_start,
+            final_selections=final_selections,
+            team_size_limit=team_size_limit,
+            shown_metrics=list(shown_metrics) if shown_metrics is not None else None,
         )
         as_frame = frame_for(input_type, paths=True)  # a participant's own files, on their machine
         files = [_parquet_file("eval_labels", _column(labels, "label"))]
@@ -251,11 +266,15 @@ class ModelPlayground:
         deadline: datetime | None = None,
         clear_deadline: bool = False,
         daily_submission_limit: int | None = None,
+        final_selections: int | None = None,
+        team_size_limit: int | None = None,
     ) -> PlaygroundInfo:
         body = {
             "deadline": deadline.isoformat() if deadline else None,
             "clear_deadline": clear_deadline,
             "daily_submission_limit": daily_submission_limit,
+            "final_selections": final_selections,
+            "team_size_limit": team_size_limit,
         }
         return PlaygroundInfo.model_validate(
             self.client.request("PATCH", self._path("/competition"), json_body=body)
@@ -267,6 +286,52 @@ class ModelPlayground:
 
     def get_submission_quota(self) -> QuotaInfo:
         return QuotaInfo.model_validate(self.client.request("GET", self._path("/competition/quota")))
+
+    def get_standings(self) -> pd.DataFrame:
+        """The competition's standings, one row per team or participant (the final ones after
+        the close), as the CSV export has them."""
+        data = self.client.request("GET", self._path("/competition/standings.csv"), raw=True)
+        return pd.read_csv(io.BytesIO(data))
+
+    # --- teams and final selections ----------------------------------------------------------
+
+    def create_team(self, name: str) -> TeamInfo:
+        """Make a team with you in it. Keep ``.join_code``: teammates join with it, and it is
+        shown only now (:meth:`new_team_code` makes another)."""
+        return TeamInfo.model_validate(
+            self.client.request("POST", self._path("/teams"), json_body={"name": name})
+        )
+
+    def join_team(self, code: str) -> TeamInfo:
+        """Join a team with its code; your entries so far become the team's."""
+        return TeamInfo.model_validate(
+            self.client.request("POST", self._path("/team/join"), json_body={"code": code})
+        )
+
+    def leave_team(self) -> None:
+        self.client.request("DELETE", self._path("/team"))
+
+    def get_team(self) -> TeamInfo:
+        return TeamInfo.model_validate(self.client.request("GET", self._path("/team")))
+
+    def new_team_code(self) -> TeamInfo:
+        return TeamInfo.model_validate(self.client.request("POST", self._path("/team/code")))
+
+    def list_teams(self) -> list[TeamInfo]:
+        return [TeamInfo.model_validate(t) for t in self.client.request("GET", self._path("/teams"))]
+
+    def list_entries(self) -> list[SubmissionInfo]:
+        """Your team's submissions (or yours), each with ``selected`` if it is a final entry."""
+        return [SubmissionInfo.model_validate(d) for d in self.client.request("GET", self._path("/entries"))]
+
+    def select_final(self, versions: Sequence[int]) -> list[SubmissionInfo]:
+        """Stand by these entries in the private standing (at most the competition's
+        ``final_selections``); ``[]`` clears the choice, and then your best public entries count."""
+        body = {"versions": [int(v) for v in versions]}
+        return [
+            SubmissionInfo.model_validate(d)
+            for d in self.client.request("PUT", self._path("/final"), json_body=body)
+        ]
 
     # --- submit ------------------------------------------------------------------------------
 

@@ -55,6 +55,8 @@ def leaderboard_frame(board: Leaderboard, verbose: bool = True) -> pd.DataFrame:
     records = []
     for row in board.rows:
         rec: dict[str, Any] = {"rank": row.rank, "version": row.version, "username": row.username}
+        if row.team is not None or row.entries is not None:
+            rec.update(team=row.team, entries=row.entries)
         for name, value in row.scores.items():
             rec[name] = value
         rec[f"{metric}_ci_low"] = row.interval[0] if row.interval else None
@@ -98,6 +100,33 @@ def leaderboard_frame(board: Leaderboard, verbose: bool = True) -> pd.DataFrame:
     return df
 
 
+def standings_frame(board: Leaderboard) -> pd.DataFrame:
+    """The competition board as a table of standings: one row per team or participant, its
+    standing entry and the ranking metric on the rows the board shows and (after the close, or
+    for those who manage the playground) on the private rows."""
+    metric = board.metric.value
+    records = []
+    for row in board.rows:
+        rec: dict[str, Any] = {
+            "rank": row.rank,
+            "entrant": row.team or row.username,
+            "team": row.team,
+            "submitted_by": row.username,
+            "version": row.version,
+            "entries": row.entries,
+            "submitted": row.created_at.isoformat(timespec="seconds"),
+            f"{board.scored_on.value}_{metric}": row.scores.get(metric),
+        }
+        if row.private_scores is not None:
+            rec[f"private_{metric}"] = row.private_scores.get(metric)
+        rec.update(model_type=row.model_type, framework=row.framework, description=row.description)
+        records.append(rec)
+    columns = ["rank", "entrant", "team", "submitted_by", "version", "entries", "submitted"]
+    df = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
+    df.attrs.update(playground=board.playground, metric=metric, ranked_on=board.ranked_on.value)
+    return df
+
+
 def comparison_frame(infos: Sequence[SubmissionInfo], verbose: bool = True) -> pd.DataFrame:
     columns: dict[str, dict[str, Any]] = {}
     for info in infos:
@@ -131,4 +160,10 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and np.isnan(value)
 
 
-__all__ = ["architecture_columns", "comparison_frame", "highlight_differences", "leaderboard_frame"]
+__all__ = [
+    "architecture_columns",
+    "comparison_frame",
+    "highlight_differences",
+    "leaderboard_frame",
+    "standings_frame",
+]

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..core.frames import standings_frame
 from ..core.tabular import frame_to_parquet, parquet_to_frame
 from ..domain import (
     MAX_VERSION,
@@ -34,6 +35,7 @@ from ..domain import (
     QuotaInfo,
     SubmissionInfo,
     SubmissionMeta,
+    TeamInfo,
     TokenDetails,
     TokenInfo,
     UserInfo,
@@ -51,7 +53,7 @@ from ..errors import (
     http_status,
 )
 from .access import Caller
-from .competition import MAX_DAILY_LIMIT
+from .competition import MAX_DAILY_LIMIT, MAX_FINAL_SELECTIONS, MAX_TEAM_SIZE
 from .service import Hub
 from .submissions import SubmissionUpload, original_format
 
@@ -224,6 +226,38 @@ class CompetitionUpdate(BaseModel):
         le=MAX_DAILY_LIMIT,
         description="Scored submissions per participant per UTC day while the competition is open.",
     )
+    final_selections: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_FINAL_SELECTIONS,
+        description="Final entries each team or participant may select (while the competition is open).",
+    )
+    team_size_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TEAM_SIZE,
+        description="Most members a team may have; 1 means no teams (while the competition is open).",
+    )
+
+
+class TeamRequest(BaseModel):
+    """A new team's name."""
+
+    name: str = Field(description="Unique in the playground, at most 64 characters.")
+
+
+class JoinRequest(BaseModel):
+    """A team's join code, as its members got it."""
+
+    code: str = Field(description="The join code.")
+
+
+class FinalSelection(BaseModel):
+    """The versions to stand by in the private standing (an empty list clears the choice)."""
+
+    versions: list[int] = Field(
+        max_length=MAX_FINAL_SELECTIONS, description="Scored competition entries of your team (or yours)."
+    )
 
 
 class DeployRequest(BaseModel):
@@ -241,6 +275,10 @@ class Health(BaseModel):
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `aims login`.")
+
+
+def standings_csv_bytes(board: Leaderboard) -> bytes:
+    return standings_frame(board).to_csv(index=False).encode()
 
 
 def _caller(
@@ -418,6 +456,8 @@ def create_app(hub: Hub) -> FastAPI:
             deadline=body.deadline,
             clear_deadline=body.clear_deadline,
             daily_submission_limit=body.daily_submission_limit,
+            final_selections=body.final_selections,
+            team_size_limit=body.team_size_limit,
         )
 
     @api.post("/playgrounds/{name}/competition/close", response_model=PlaygroundInfo, tags=["competition"])
@@ -427,6 +467,60 @@ def create_app(hub: Hub) -> FastAPI:
     @api.get("/playgrounds/{name}/competition/quota", response_model=QuotaInfo, tags=["competition"])
     def quota(name: str, who: CallerDep) -> QuotaInfo:
         return hub.playgrounds.quota(who, name)
+
+    @api.get(
+        "/playgrounds/{name}/competition/standings.csv",
+        tags=["competition"],
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    def standings_csv(name: str, who: CallerDep) -> Response:
+        """The competition board as CSV: one row per team or participant, as the caller may see it
+        (the final standing after the close)."""
+        data = standings_csv_bytes(hub.leaderboards.get(who, name, "competition", metadata=False))
+        return Response(
+            data,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}-standings.csv"'},
+        )
+
+    # --- teams and final selections ---------------------------------------------------------
+
+    @api.get("/playgrounds/{name}/teams", response_model=list[TeamInfo], tags=["teams"])
+    def list_teams(name: str, who: CallerDep) -> list[TeamInfo]:
+        return hub.teams.list(who, name)
+
+    @api.post("/playgrounds/{name}/teams", response_model=TeamInfo, status_code=201, tags=["teams"])
+    def create_team(name: str, body: TeamRequest, who: CallerDep) -> TeamInfo:
+        """Make a team with you in it; the answer carries its join code, shown this once."""
+        return hub.teams.create(who, name, body.name)
+
+    @api.get("/playgrounds/{name}/team", response_model=TeamInfo, tags=["teams"])
+    def my_team(name: str, who: CallerDep) -> TeamInfo:
+        return hub.teams.mine(who, name)
+
+    @api.post("/playgrounds/{name}/team/join", response_model=TeamInfo, tags=["teams"])
+    def join_team(name: str, body: JoinRequest, who: CallerDep) -> TeamInfo:
+        return hub.teams.join(who, name, body.code)
+
+    @api.post("/playgrounds/{name}/team/code", response_model=TeamInfo, tags=["teams"])
+    def new_team_code(name: str, who: CallerDep) -> TeamInfo:
+        """A new join code for your team; the old one stops working."""
+        return hub.teams.new_code(who, name)
+
+    @api.delete("/playgrounds/{name}/team", status_code=204, tags=["teams"])
+    def leave_team(name: str, who: CallerDep) -> Response:
+        hub.teams.leave(who, name)
+        return Response(status_code=204)
+
+    @api.get("/playgrounds/{name}/entries", response_model=list[SubmissionInfo], tags=["teams"])
+    def my_entries(name: str, who: CallerDep) -> list[SubmissionInfo]:
+        """Your team's submissions (or yours), with which are selected as final."""
+        return hub.teams.entries(who, name)
+
+    @api.put("/playgrounds/{name}/final", response_model=list[SubmissionInfo], tags=["teams"])
+    def select_final(name: str, body: FinalSelection, who: CallerDep) -> list[SubmissionInfo]:
+        """Select your final entries for the private standing, before the close."""
+        return hub.teams.select_final(who, name, body.versions)
 
     # --- leaderboards and submissions -------------------------------------------------------
 

@@ -24,7 +24,20 @@ rules:
   labels. Every metric, interval and digit is shown after the close, and always to those who
   manage the playground.
 - **Artifacts.** Until the close a submission's files (model, original, preprocessor) are for
-  its submitter and those who manage the playground; afterwards for everyone who may read.
+  its submitter's team and those who manage the playground; afterwards for everyone who may read.
+- **Entrants and teams.** A competitor is an *entrant*: a team, or a participant in none. A
+  submission belongs to the submitter's team at the time; the quota is the entrant's (one
+  team, one day's entries). Teams hold at most ``team_size_limit`` members. A participant who
+  joins a team brings their entries along, so a merge is refused when the merged team would
+  hold more entries than the limit allows for the days so far (``daily_limit`` × days since the
+  start). A member may leave a team while none of its entries are theirs.
+- **Final selections.** Before the close each entrant marks up to ``final_selections`` of its
+  scored competition entries as final. The private standing ranks each entrant by the best
+  private score among its final entries; an entrant who chose none is judged by its best
+  ``final_selections`` public-row entries (Kaggle's rule), so fifty noisy entries do not buy
+  fifty draws of the private score.
+- **The competition board.** One row per entrant, its best entry: on the public rows while the
+  competition is open, on the private rows of its final entries after the close.
 
 Callers pass ``now`` (timezone-aware UTC) and whether the viewer manages the playground; the
 services read both from the registry and the access rules.
@@ -40,7 +53,14 @@ from typing import Any
 import numpy as np
 
 from ..domain import Board, QuotaInfo, Split, SubmissionStatus, SubmissionType
-from ..errors import CompetitionClosed, InvalidEvalData, InvalidSpec, QuotaExceeded
+from ..errors import (
+    CompetitionClosed,
+    InvalidEvalData,
+    InvalidSpec,
+    LimitReached,
+    PermissionDenied,
+    QuotaExceeded,
+)
 
 # Submission types that take part in the competition (and count toward its quota).
 COMPETING = (SubmissionType.COMPETITION, SubmissionType.ALL)
@@ -57,6 +77,9 @@ class Competition:
     closed_at: datetime | None = None
     daily_limit: int = 5
     score_digits: int | None = 4  # significant digits shown while open; None: full precision
+    start: datetime | None = None  # when entries began to count (the playground's creation)
+    final_selections: int = 2
+    team_size_limit: int = 4
 
     @property
     def has_split(self) -> bool:
@@ -106,6 +129,26 @@ def check_daily_limit(value: int) -> int:
         raise InvalidSpec(f"daily_submission_limit must be a whole number, got {value!r}")
     if not 1 <= value <= MAX_DAILY_LIMIT:
         raise InvalidSpec(f"daily_submission_limit must be between 1 and {MAX_DAILY_LIMIT:,}, got {value}")
+    return value
+
+
+MAX_FINAL_SELECTIONS = 100
+MAX_TEAM_SIZE = 1_000
+
+
+def check_final_selections(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSpec(f"final_selections must be a whole number, got {value!r}")
+    if not 1 <= value <= MAX_FINAL_SELECTIONS:
+        raise InvalidSpec(f"final_selections must be between 1 and {MAX_FINAL_SELECTIONS}, got {value}")
+    return value
+
+
+def check_team_size_limit(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSpec(f"team_size_limit must be a whole number, got {value!r}")
+    if not 1 <= value <= MAX_TEAM_SIZE:
+        raise InvalidSpec(f"team_size_limit must be between 1 (no teams) and {MAX_TEAM_SIZE:,}, got {value}")
     return value
 
 
@@ -307,3 +350,116 @@ def check_quota(competition: Competition, used: int, now: datetime, playground: 
             f"competition is open, experiments count too); more are allowed from "
             f"{q.resets_at.isoformat(timespec='seconds')}"
         )
+
+
+# --- entrants, teams and final selections -----------------------------------------------------
+
+
+def check_open(competition: Competition, now: datetime, what: str) -> None:
+    """Refuse a change to the competition's entrants or selections once it has closed."""
+    if competition.is_closed(now):
+        raise CompetitionClosed(
+            f"the competition closed at {_when(competition.closes_at)}; {what} can no longer change"
+        )
+
+
+def days_so_far(competition: Competition, now: datetime) -> int:
+    """UTC days the competition has run, counting the start's day and today."""
+    if competition.start is None:
+        return 1
+    first, _ = day_window(competition.start)
+    today, _ = day_window(now)
+    return max((today - first).days + 1, 1)
+
+
+def check_join(
+    competition: Competition, *, team_size: int, team_entries: int, joiner_entries: int, now: datetime
+) -> None:
+    """A participant may join a team while the competition is open, when the team has room and
+    the merged entries fit in what the daily limit allows for the days so far."""
+    check_open(competition, now, "teams")
+    if competition.team_size_limit <= 1:
+        raise InvalidSpec("this competition is for individuals: its team size limit is 1")
+    if team_size >= competition.team_size_limit:
+        raise LimitReached(f"the team is full: a team holds at most {competition.team_size_limit} members")
+    allowed = competition.daily_limit * days_so_far(competition, now)
+    if team_entries + joiner_entries > allowed:
+        raise LimitReached(
+            f"merging would give the team {team_entries + joiner_entries} entries, more than the "
+            f"{allowed} the daily limit of {competition.daily_limit} allows for the "
+            f"{days_so_far(competition, now)} day(s) so far"
+        )
+
+
+def check_leave(competition: Competition, *, own_entries: int, now: datetime) -> None:
+    """A member may leave a team while the competition is open and none of its entries are theirs
+    (a team's record cannot be split, as on Kaggle)."""
+    check_open(competition, now, "teams")
+    if own_entries:
+        raise PermissionDenied(
+            f"you made {own_entries} of this team's entries (or brought them when you joined): "
+            "a team's record cannot be split, so you cannot leave it"
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One scored, on-time competition entry, as the standing needs it."""
+
+    version: int
+    entrant: str  # "team:<id>" or "user:<id>"
+    public: float | None  # the ranking metric on the public rows (as the viewer sees it)
+    private: float | None  # the ranking metric on the private rows
+    selected: bool = False
+
+
+def check_selection(competition: Competition, versions: list[int], eligible: set[int], now: datetime) -> None:
+    """An entrant selects up to ``final_selections`` of its own scored competition entries,
+    before the close."""
+    check_open(competition, now, "final selections")
+    if len(set(versions)) != len(versions):
+        raise InvalidSpec("a version is selected twice")
+    if len(versions) > competition.final_selections:
+        raise LimitReached(
+            f"{len(versions)} entries selected; this competition takes at most "
+            f"{competition.final_selections} final entries per team or participant"
+        )
+    strangers = sorted(set(versions) - eligible)
+    if strangers:
+        raise InvalidSpec(
+            f"version(s) {strangers} cannot be final: only your (or your team's) scored "
+            "competition entries can"
+        )
+
+
+def _order(value: float | None, higher_is_better: bool, version: int) -> tuple[bool, float, int]:
+    return (value is None, (-value if higher_is_better else value) if value is not None else 0.0, version)
+
+
+def finals(entries: list[Entry], n: int, higher_is_better: bool) -> list[Entry]:
+    """An entrant's final entries: the selected ones, or without a selection its best ``n`` on
+    the public rows."""
+    chosen = [e for e in entries if e.selected]
+    if chosen:
+        return chosen
+    return sorted(entries, key=lambda e: _order(e.public, higher_is_better, e.version))[:n]
+
+
+def representatives(
+    competition: Competition, entries: list[Entry], *, higher_is_better: bool, now: datetime
+) -> dict[str, int]:
+    """Entrant → the version that stands for it on the competition board: its best public entry
+    while the competition is open; after the close, its best private entry among its finals."""
+    by_entrant: dict[str, list[Entry]] = {}
+    for e in entries:
+        by_entrant.setdefault(e.entrant, []).append(e)
+    closed = competition.is_closed(now) and competition.has_split
+    out = {}
+    for entrant, mine in by_entrant.items():
+        if closed:
+            pool = finals(mine, competition.final_selections, higher_is_better)
+            best = min(pool, key=lambda e: _order(e.private, higher_is_better, e.version))
+        else:
+            best = min(mine, key=lambda e: _order(e.public, higher_is_better, e.version))
+        out[entrant] = best.version
+    return out

@@ -26,8 +26,8 @@ from ..domain import (
 )
 from . import competition
 from .access import Access, Caller, can_manage
-from .playgrounds import Playgrounds
-from .registry import PlaygroundRow, Registry, SubmissionRow, UserRow, utcnow
+from .playgrounds import Playgrounds, shown_metrics
+from .registry import PlaygroundRow, Registry, SubmissionRow, TeamRow, UserRow, utcnow
 
 
 class Leaderboards:
@@ -64,7 +64,18 @@ class Leaderboards:
             if which is Board.COMPETITION and closes_at is not None:
                 # The standing is frozen at the close: nothing submitted after it takes part.
                 scored += (SubmissionRow.created_at < closes_at,)
-            key = (pg.id, pg.created_at, which, view, digits, limited, closes_at, metadata)
+            key = (
+                pg.id,
+                pg.created_at,
+                pg.entrants_changed_at,
+                pg.shown_metrics and tuple(pg.shown_metrics),
+                which,
+                view,
+                digits,
+                limited,
+                closes_at,
+                metadata,
+            )
             stamp = tuple(
                 s.connection()
                 .execute(
@@ -89,19 +100,67 @@ class Leaderboards:
             rows = (
                 s.connection()
                 .execute(
-                    select(*columns, UserRow.username)
+                    select(*columns, UserRow.username, TeamRow.name.label("team"))
                     .join(UserRow, UserRow.id == SubmissionRow.user_id)
+                    .outerjoin(TeamRow, TeamRow.id == SubmissionRow.team_id)
                     .where(*scored)
                     .order_by(SubmissionRow.version)
                 )
                 .all()
             )
+            if which is Board.COMPETITION:
+                rows = standing(rules, Metric(pg.eval_metric), rows, view, digits, now)
             result = build(pg, which, rows, view, digits, restricted=limited)
         with self._lock:
             self._cache[key] = (stamp, result)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return result
+
+
+def standing(
+    rules: competition.Competition,
+    metric: Metric,
+    subs: Sequence[Any],
+    view: competition.BoardView,
+    digits: int | None,
+    now: Any,
+) -> list[Any]:
+    """The competition board's rows: one per entrant (team, or participant in none), the entry
+    that stands for it (:func:`competition.representatives`)."""
+    public_key = Split.PUBLIC.value if rules.has_split else Split.ALL.value
+
+    def value(sub: Any, split: str, rounded: int | None) -> float | None:
+        return competition.round_value((sub.scores or {}).get(split, {}).get(metric.value), rounded)
+
+    entries = [
+        competition.Entry(
+            version=sub.version,
+            entrant=f"team:{sub.team_id}" if sub.team_id is not None else f"user:{sub.user_id}",
+            public=value(sub, public_key, digits),
+            private=value(sub, view.ranked.value, None),
+            selected=bool(sub.selected),
+        )
+        for sub in subs
+    ]
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.entrant] = counts.get(e.entrant, 0) + 1
+    chosen = competition.representatives(rules, entries, higher_is_better=metric.higher_is_better, now=now)
+    keep = set(chosen.values())
+    by_version = {e.version: e.entrant for e in entries}
+    return [_Standing(sub, counts[by_version[sub.version]]) for sub in subs if sub.version in keep]
+
+
+class _Standing:
+    """A board row's submission with the number of entries its entrant made."""
+
+    def __init__(self, sub: Any, entries: int) -> None:
+        self._sub = sub
+        self.entries = entries
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sub, name)
 
 
 def build(
@@ -127,6 +186,13 @@ def build(
         Split.PRIVATE.value,
     )
     types = {t.value: t for t in SubmissionType}
+    columns = [m.value for m in shown_metrics(pg)]
+
+    def only_shown(values: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Every applicable metric is kept; the board shows the playground's chosen columns, in order.
+        if values is None:
+            return None
+        return {m: values[m] for m in columns if m in values}
 
     def key(sub: Any) -> tuple[bool, float, int]:
         value = competition.round_value((sub.scores or {}).get(ranked_key, {}).get(metric_key), digits)
@@ -141,16 +207,21 @@ def build(
                 rank=rank,
                 version=sub.version,
                 username=sub.username,
+                team=sub.team,
+                entries=getattr(sub, "entries", None),
                 submission_type=types[sub.submission_type],
                 created_at=sub.created_at,
                 framework=sub.framework,
                 model_type=sub.model_type,
                 description=sub.description,
-                scores=competition.shown_scores(
-                    scores.get(shown_key, {}), metric_key, restricted_view=restricted, digits=digits
-                ),
+                scores=only_shown(
+                    competition.shown_scores(
+                        scores.get(shown_key, {}), metric_key, restricted_view=restricted, digits=digits
+                    )
+                )
+                or {},
                 interval=None if restricted else competition.round_interval(intervals.get(shown_key), digits),
-                private_scores=scores.get(private_key) if shows_private else None,
+                private_scores=only_shown(scores.get(private_key)) if shows_private else None,
                 private_interval=intervals.get(private_key) if shows_private else None,
                 verified=sub.verified,
                 mismatch_fraction=sub.mismatch_fraction,
@@ -175,6 +246,9 @@ def build(
 # What a board needs of a submission (selecting columns, not entities, keeps big boards fast).
 _BOARD_COLUMNS = (
     SubmissionRow.version,
+    SubmissionRow.user_id,
+    SubmissionRow.team_id,
+    SubmissionRow.selected,
     SubmissionRow.submission_type,
     SubmissionRow.created_at,
     SubmissionRow.framework,

@@ -27,6 +27,7 @@ from ..core.tabular import (
 )
 from ..domain import (
     DEFAULT_METRIC,
+    DEFAULT_SHOWN_METRICS,
     NAME_PATTERN,
     Column,
     CompetitionInfo,
@@ -62,6 +63,8 @@ from .registry import (
     UserRow,
     artifact_in_use,
     artifacts_of,
+    entrant_filter,
+    team_of,
     utcnow,
 )
 from .settings import Settings
@@ -146,6 +149,7 @@ class Playgrounds:
             description=pg.description,
             eval_metric=metric,
             higher_is_better=metric.higher_is_better,
+            shown_metrics=shown_metrics(pg),
             n_eval_rows=pg.n_eval_rows,
             has_eval_features=pg.has_eval_features,
             competition=CompetitionInfo(
@@ -154,6 +158,9 @@ class Playgrounds:
                 closed_at=pg.competition_closed_at,
                 is_closed=pg.competition.is_closed(utcnow()),
                 daily_submission_limit=pg.daily_submission_limit,
+                start=pg.competition_start or pg.created_at,
+                final_selections=pg.final_selections,
+                team_size_limit=pg.team_size_limit,
             ),
             members=list(members),
             n_submissions=int(n_subs or 0),
@@ -252,6 +259,10 @@ class Playgrounds:
             else spec.daily_submission_limit
         )
         deadline = competition.as_utc(spec.competition_deadline)
+        start = competition.as_utc(spec.competition_start)
+        finals = competition.check_final_selections(spec.final_selections)
+        team_size = competition.check_team_size_limit(spec.team_size_limit)
+        shown = check_shown_metrics(task, metric, spec.shown_metrics)
 
         classes: list[Any] | None = None
         if task is TaskType.CLASSIFICATION:
@@ -328,6 +339,10 @@ class Playgrounds:
                         public_fraction=public_fraction,
                         competition_deadline=deadline,
                         daily_submission_limit=limit,
+                        competition_start=start,
+                        final_selections=finals,
+                        team_size_limit=team_size,
+                        shown_metrics=shown,
                         data_bytes=data_bytes,
                     )
                     s.add(pg)
@@ -435,10 +450,16 @@ class Playgrounds:
         deadline: datetime | None = None,
         clear_deadline: bool = False,
         daily_submission_limit: int | None = None,
+        final_selections: int | None = None,
+        team_size_limit: int | None = None,
         close: bool = False,
     ) -> PlaygroundInfo:
         if daily_submission_limit is not None:
             competition.check_daily_limit(daily_submission_limit)
+        if final_selections is not None:
+            competition.check_final_selections(final_selections)
+        if team_size_limit is not None:
+            competition.check_team_size_limit(team_size_limit)
         with self.registry.session() as s:
             pg = self.load(s, name, caller, Access.MANAGE)
             if clear_deadline or deadline is not None:
@@ -449,6 +470,11 @@ class Playgrounds:
                 pg.competition_deadline = competition.as_utc(deadline)
             if daily_submission_limit is not None:
                 pg.daily_submission_limit = daily_submission_limit
+            if final_selections is not None or team_size_limit is not None:
+                competition.check_open(pg.competition, utcnow(), "final selections and team sizes")
+                pg.final_selections = final_selections or pg.final_selections
+                pg.team_size_limit = team_size_limit or pg.team_size_limit
+                pg.entrants_changed_at = utcnow()
             if close and pg.competition_closed_at is None:
                 pg.competition_closed_at = utcnow()
             s.flush()
@@ -498,12 +524,13 @@ class Playgrounds:
         :func:`competition.counts_toward_quota`)."""
         start, _ = competition.day_window(now)
         types = competition.counted_types(self.rules(pg), manages=can_manage(pg, caller), now=now)
+        # The quota is the entrant's: its team's entries, or the participant's own.
+        team_id = team_of(session, pg.id, caller.user_id)
         used = session.scalar(
             select(func.count())
             .select_from(SubmissionRow)
             .where(
-                SubmissionRow.playground_id == pg.id,
-                SubmissionRow.user_id == caller.user_id,
+                *entrant_filter(pg.id, caller.user_id, team_id),
                 SubmissionRow.submission_type.in_([t.value for t in types]),
                 SubmissionRow.status.in_([s.value for s in competition.COUNTED]),
                 SubmissionRow.created_at >= start,
@@ -517,6 +544,33 @@ class Playgrounds:
 
     def is_member(self, session: Session, pg: PlaygroundRow, caller: Caller) -> bool:
         return is_member(session, pg, caller)
+
+
+MAX_SHOWN_METRICS = 12
+
+
+def check_shown_metrics(task: TaskType, ranking: Metric, chosen: Any) -> list[str] | None:
+    """The metric columns a playground's boards show: the ranking metric first, then the chosen
+    ones (each must apply to the task); None keeps the task's usual columns."""
+    if chosen is None:
+        return None
+    if not isinstance(chosen, list) or len(chosen) > MAX_SHOWN_METRICS:
+        raise InvalidSpec(f"shown_metrics must be a list of at most {MAX_SHOWN_METRICS} metric names")
+    out = [ranking.value]
+    for value in chosen:
+        metric = parse_enum(Metric, value, "metric in shown_metrics")
+        if metric.task_type is not task:
+            raise InvalidSpec(f"metric {metric.value!r} in shown_metrics does not apply to {task.value}")
+        if metric.value not in out:
+            out.append(metric.value)
+    return out
+
+
+def shown_metrics(pg: PlaygroundRow) -> list[Metric]:
+    """The metric columns the playground's boards show, the ranking metric first."""
+    ranking = Metric(pg.eval_metric)
+    chosen = pg.shown_metrics or [m.value for m in DEFAULT_SHOWN_METRICS[TaskType(pg.task_type)]]
+    return [ranking] + [Metric(m) for m in chosen if m != ranking.value]
 
 
 def _mib(n: int) -> str:

@@ -114,6 +114,12 @@ class PlaygroundRow(Base):
     competition_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     competition_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     daily_submission_limit: Mapped[int] = mapped_column(Integer, default=5)
+    competition_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    final_selections: Mapped[int] = mapped_column(Integer, default=2)
+    team_size_limit: Mapped[int] = mapped_column(Integer, default=4)
+    shown_metrics: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # When teams or final selections last changed: part of a cached board's key.
+    entrants_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_version: Mapped[int] = mapped_column(Integer, default=1)
     data_bytes: Mapped[int] = mapped_column(
         BigInteger, default=0
@@ -137,6 +143,9 @@ class PlaygroundRow(Base):
             deadline=self.competition_deadline,
             closed_at=self.competition_closed_at,
             daily_limit=self.daily_submission_limit,
+            start=self.competition_start or self.created_at,
+            final_selections=self.final_selections,
+            team_size_limit=self.team_size_limit,
         )
 
 
@@ -147,6 +156,29 @@ class MemberRow(Base):
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    role: Mapped[str] = mapped_column(String(16), default="member")  # member or co-owner
+
+
+class TeamRow(Base):
+    """A team of participants in one playground's competition: its entries are the team's."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("playground_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    playground_id: Mapped[int] = mapped_column(ForeignKey("playgrounds.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    invite_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the join code
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TeamMemberRow(Base):
+    __tablename__ = "team_members"
+    __table_args__ = (UniqueConstraint("playground_id", "user_id"),)  # one team per competition
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    playground_id: Mapped[int] = mapped_column(ForeignKey("playgrounds.id", ondelete="CASCADE"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SubmissionRow(Base):
@@ -156,6 +188,10 @@ class SubmissionRow(Base):
     playground_id: Mapped[int] = mapped_column(ForeignKey("playgrounds.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    selected: Mapped[bool] = mapped_column(Boolean, default=False)  # a final entry for the standing
     submission_type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -199,6 +235,27 @@ def artifact_in_use(session: Session, digest: str) -> bool:
         .limit(1)
     )
     return used is not None
+
+
+def entrant_filter(pg_id: int, user_id: int, team_id: int | None) -> tuple[Any, ...]:
+    """The registry condition for one entrant's submissions: its team's, or the participant's own
+    while they are in no team."""
+    if team_id is not None:
+        return (SubmissionRow.playground_id == pg_id, SubmissionRow.team_id == team_id)
+    return (
+        SubmissionRow.playground_id == pg_id,
+        SubmissionRow.user_id == user_id,
+        SubmissionRow.team_id.is_(None),
+    )
+
+
+def team_of(session: Session, pg_id: int, user_id: int) -> int | None:
+    """The id of the team ``user_id`` is in on this playground, if any."""
+    return session.scalar(
+        select(TeamMemberRow.team_id).where(
+            TeamMemberRow.playground_id == pg_id, TeamMemberRow.user_id == user_id
+        )
+    )
 
 
 class DeploymentRow(Base):

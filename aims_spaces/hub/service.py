@@ -20,6 +20,7 @@ from .registry import Registry
 from .settings import Settings
 from .storage import ArtifactStore
 from .submissions import Submissions
+from .teams import Teams
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Hub:
     submissions: Submissions
     leaderboards: Leaderboards
     deployments: Deployments
+    teams: Teams
 
     @classmethod
     def open(cls, settings: Settings) -> Hub:
@@ -48,6 +50,7 @@ class Hub:
         evaldata = EvalDataRepo(settings.resolved_evaldata_dir)
         evaldata.clean_tmp()
         playgrounds = Playgrounds(registry, evaldata, settings, store)
+        submissions = Submissions(registry, store, evaldata, playgrounds, settings)
         return cls(
             settings=settings,
             registry=registry,
@@ -62,9 +65,10 @@ class Hub:
                 ),
             ),
             playgrounds=playgrounds,
-            submissions=Submissions(registry, store, evaldata, playgrounds, settings),
+            submissions=submissions,
             leaderboards=Leaderboards(registry, playgrounds),
             deployments=Deployments(registry, playgrounds, evaldata),
+            teams=Teams(registry, playgrounds, submissions),
         )
 
     def close(self) -> None:

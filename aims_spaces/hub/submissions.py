@@ -50,7 +50,16 @@ from . import competition
 from .access import Access, Caller, can_manage
 from .evaldata import EvalDataRepo
 from .playgrounds import Playgrounds
-from .registry import PlaygroundRow, Registry, SubmissionRow, UserRow, artifact_in_use, utcnow
+from .registry import (
+    PlaygroundRow,
+    Registry,
+    SubmissionRow,
+    TeamRow,
+    UserRow,
+    artifact_in_use,
+    team_of,
+    utcnow,
+)
 from .settings import Settings
 from .storage import ArtifactStore
 
@@ -212,6 +221,7 @@ class Submissions:
                     playground_id=pg.id,
                     version=version,
                     user_id=caller.user_id,
+                    team_id=team_of(s, pg.id, caller.user_id),  # an entry is its submitter's team's
                     submission_type=checked.submission_type.value,
                     status=SubmissionStatus.QUEUED.value,
                     description=meta.description,
@@ -228,7 +238,7 @@ class Submissions:
                 s.add(sub)
                 s.flush()
                 job = self._job(pg, sub, admin=caller.is_admin)
-                info = self._info(s, pg, sub, caller)
+                info = self.info(s, pg, sub, caller)
         except BaseException:
             self._discard(created)
             raise
@@ -428,7 +438,7 @@ class Submissions:
     def get(self, caller: Caller | None, name: str, version: int) -> SubmissionInfo:
         with self.registry.session() as s:
             pg = self.playgrounds.load(s, name, caller, Access.READ)
-            return self._info(s, pg, self._row(s, pg, version), caller)
+            return self.info(s, pg, self._row(s, pg, version), caller)
 
     def list(self, caller: Caller | None, name: str) -> list[SubmissionInfo]:
         with self.registry.session() as s:
@@ -438,7 +448,7 @@ class Submissions:
                 .where(SubmissionRow.playground_id == pg.id)
                 .order_by(SubmissionRow.version)
             )
-            return [self._info(s, pg, sub, caller) for sub in subs]
+            return [self.info(s, pg, sub, caller) for sub in subs]
 
     def artifact(self, caller: Caller | None, name: str, version: int, kind: str) -> bytes:
         """A submission's file. Until the competition closes, only for its submitter and those who
@@ -449,15 +459,19 @@ class Submissions:
             pg = self.playgrounds.load(s, name, caller, Access.READ)
             sub = self._row(s, pg, version)
             assert caller is not None
+            ours = sub.user_id == caller.user_id or (
+                sub.team_id is not None and sub.team_id == team_of(s, pg.id, caller.user_id)
+            )
             if not competition.may_download(
                 self.playgrounds.rules(pg),
-                is_submitter=sub.user_id == caller.user_id,
+                is_submitter=ours,
                 manages=can_manage(pg, caller),
                 now=utcnow(),
             ):
                 raise PermissionDenied(
                     f"version {version} of {name!r} is another participant's: its files are private "
-                    "to its submitter and the owner until the competition closes"
+                    "to its submitter and the owner until the competition closes (and to the "
+                    "submitter's team)"
                 )
             digest = {
                 "model": sub.model_sha256,
@@ -480,10 +494,11 @@ class Submissions:
             raise SubmissionNotFound(f"playground {pg.name!r} has no version {version}")
         return sub
 
-    def _info(
+    def info(
         self, s: Session, pg: PlaygroundRow, sub: SubmissionRow, caller: Caller | None
     ) -> SubmissionInfo:
         user = s.get(UserRow, sub.user_id)
+        team = s.get(TeamRow, sub.team_id) if sub.team_id is not None else None
         manages = can_manage(pg, caller)
         scores, intervals = competition.visible_scores(
             self.playgrounds.rules(pg),
@@ -501,6 +516,8 @@ class Submissions:
             playground=pg.name,
             version=sub.version,
             username=user.username if user else "?",
+            team=team.name if team else None,
+            selected=sub.selected,
             submission_type=SubmissionType(sub.submission_type),
             status=SubmissionStatus(sub.status),
             error=sub.error,

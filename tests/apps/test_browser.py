@@ -194,3 +194,64 @@ def test_a_leaderboard_of_5000_submissions_shows_its_top_1000_then_all(page: Pag
     screenshot(page, "leaderboard-5000")
     page.get_by_label("Show all submissions").check()
     expect(page.get_by_text("5,000 scored submissions.")).to_be_visible(timeout=60_000)
+
+
+def test_a_team_is_made_on_the_page_and_its_final_entry_decides_the_standing(page: Page, hub, users, iris):
+    """A participant makes a team in the Competition tab, a teammate joins with its code from
+    Python, the participant ticks one final entry, and after the close the standing (on the page
+    and in the CSV download) has one row for the team, its ticked entry."""
+    import numpy as np
+
+    from aims_spaces import ModelPlayground
+
+    owner = users("olga")
+    pg = ModelPlayground(input_type="tabular", task_type="classification", name="web-class", client=owner)
+    pg.create(
+        eval_data=iris["y_test"],
+        eval_features=iris["X_test"],
+        y_train=iris["y_train"],
+        public_fraction=0.5,
+        final_selections=1,
+    )
+    users("kim")
+    lee = ModelPlayground(name="web-class", client=users("lee"))
+    login(page, hub, "kim", users.passwords["kim"], "/p/web-class/")
+    page.get_by_role("tab", name="Competition").click()
+    expect(page.get_by_text("You compete on your own")).to_be_visible()
+    page.get_by_label("new team's name").fill("owls <b>")
+    page.get_by_role("button", name="Make a team").click()
+    made = page.get_by_text("Teammates join with the code")
+    expect(made).to_be_visible()
+    code = re.search(r"code (\S+) \(shown once\)", made.inner_text()).group(1)
+    assert lee.join_team(code).members == ["kim", "lee"]
+
+    y = iris["y_test"].to_numpy()
+    rough = y.copy()
+    rough[::3] = np.roll(y, 1)[::3]
+    best = lee.submit_model(prediction_submission=y, submission_type="competition").wait()
+    second = lee.submit_model(prediction_submission=rough, submission_type="competition").wait()
+    page.reload()
+    page.get_by_role("tab", name="Competition").click()
+    expect(page.get_by_text("Your team owls <b>: kim, lee")).to_be_visible()
+    page.locator("label", has_text=f"v{second.version} · accuracy").locator("input").check()
+    page.get_by_role("button", name="Save my final entries").click()
+    expect(page.get_by_text(f"Final entries saved: v{second.version}")).to_be_visible()
+    assert [e.version for e in lee.list_entries() if e.selected] == [second.version]
+    screenshot(page, "competition-team")
+
+    pg.close_competition()
+    page.reload()
+    page.get_by_role("tab", name="Competition").click()
+    expect(page.get_by_text("closed").first).to_be_visible()
+    table = page.get_by_role("grid").filter(has_text="owls").locator("visible=true").first
+    expect(table).to_contain_text(str(second.version))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the standings (CSV)").click()
+    lines = open(download.value.path()).read().splitlines()
+    assert len(lines) == 2 and lines[1].split(",")[1:5] == [
+        "owls <b>",
+        "owls <b>",
+        "lee",
+        str(second.version),
+    ]
+    assert best.version != second.version

@@ -243,3 +243,51 @@ def test_deadline_in_the_past_closes_the_competition(users, iris):
     assert pg.get_info().competition.is_closed
     assert "private" in bob.get_submission(sub.version).scores
     assert np.isclose(bob.get_submission(sub.version).scores["private"]["accuracy"], 1.0)
+
+
+def test_teams_and_final_selections_over_rest(users, iris):
+    """A team made and joined with the client, a final selection, the close, and the standings
+    exported as CSV: one row per team or participant, ranked on private scores of finals."""
+    from aims_spaces import LimitReached, TeamNotFound
+
+    owner = users("tessa")
+    pg = ModelPlayground(input_type="tabular", task_type="classification", name="iris-teams", client=owner)
+    pg.create(
+        eval_data=iris["y_test"],
+        eval_features=iris["X_test"],
+        y_train=iris["y_train"],
+        public_fraction=0.5,
+        final_selections=1,
+        shown_metrics=["balanced_accuracy", "mcc"],
+    )
+    assert pg.info.competition.final_selections == 1
+    assert [m.value for m in pg.info.shown_metrics] == ["accuracy", "balanced_accuracy", "mcc"]
+    uma, vic, wes = (_as(pg, users(n)) for n in ("uma", "vic", "wes"))
+    team = uma.create_team("lynx")
+    with pytest.raises(TeamNotFound):
+        vic.join_team("x" * 20)
+    assert vic.join_team(team.join_code).members == ["uma", "vic"]
+    assert [t.name for t in wes.list_teams()] == ["lynx"]
+
+    y = iris["y_test"].to_numpy()
+    rough = y.copy()
+    rough[::2] = np.roll(y, 1)[::2]
+    good = uma.submit_model(prediction_submission=y, submission_type="competition").wait()
+    worse = vic.submit_model(prediction_submission=rough, submission_type="competition").wait()
+    wes.submit_model(prediction_submission=rough, submission_type="competition").wait()
+    assert [e.version for e in uma.list_entries()] == [good.version, worse.version]
+    with pytest.raises(LimitReached, match="at most 1 final"):
+        vic.select_final([good.version, worse.version])
+    assert [e.version for e in vic.select_final([worse.version])] == [worse.version]
+    assert [e.selected for e in uma.list_entries()] == [False, True]
+
+    board = wes.get_leaderboard(submission_type="competition")
+    assert sorted(board["username"].tolist()) == ["uma", "wes"] and board["team"].tolist()[0] == "lynx"
+    pg.close_competition()
+    standings = wes.get_standings()
+    # The team stands by its selected (worse) entry; its better one does not count.
+    lynx = standings[standings["entrant"] == "lynx"].iloc[0]
+    assert (lynx["version"], lynx["entries"]) == (worse.version, 2)
+    assert set(standings["entrant"]) == {"lynx", "wes"} and "private_accuracy" in standings
+    r = httpx.get(f"{pg.client.url}/api/playgrounds/iris-teams/competition/standings.csv")
+    assert r.status_code == 200 and r.text.splitlines()[0].startswith("rank,entrant,team,submitted_by")

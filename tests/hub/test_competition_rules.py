@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from aims_spaces.domain import Board, Split, SubmissionStatus, SubmissionType
-from aims_spaces.errors import CompetitionClosed, InvalidEvalData, InvalidSpec, QuotaExceeded
+from aims_spaces.errors import (
+    CompetitionClosed,
+    InvalidEvalData,
+    InvalidSpec,
+    LimitReached,
+    PermissionDenied,
+    QuotaExceeded,
+)
 from aims_spaces.hub import competition as rules
 from aims_spaces.hub.competition import BoardView, Competition
 
@@ -196,3 +203,64 @@ def test_files_are_the_submitters_until_the_close():
     assert rules.may_download(OPEN, is_submitter=False, manages=True, now=NOW)
     assert not rules.may_download(OPEN, is_submitter=False, manages=False, now=NOW)
     assert rules.may_download(CLOSED, is_submitter=False, manages=False, now=NOW)
+
+
+# --- entrants, teams and final selections ------------------------------------------------------
+
+E = rules.Entry
+
+
+def test_days_so_far_count_the_start_day_and_today():
+    started = Competition(public_fraction=0.5, start=NOW.replace(hour=23, minute=59))
+    assert rules.days_so_far(started, NOW) == 1
+    assert rules.days_so_far(started, NOW + timedelta(hours=9)) == 2  # past midnight UTC
+    assert rules.days_so_far(Competition(public_fraction=0.5, start=NOW - timedelta(days=6)), NOW) == 7
+
+
+def test_joining_needs_room_and_a_merge_within_the_limit():
+    three_days = Competition(
+        public_fraction=0.5, daily_limit=2, team_size_limit=3, start=NOW - timedelta(days=2)
+    )
+    rules.check_join(three_days, team_size=2, team_entries=3, joiner_entries=3, now=NOW)  # 6 <= 2 x 3
+    with pytest.raises(LimitReached, match="7 entries, more than the 6"):
+        rules.check_join(three_days, team_size=2, team_entries=4, joiner_entries=3, now=NOW)
+    with pytest.raises(LimitReached, match="at most 3 members"):
+        rules.check_join(three_days, team_size=3, team_entries=0, joiner_entries=0, now=NOW)
+    with pytest.raises(CompetitionClosed):
+        rules.check_join(CLOSED, team_size=1, team_entries=0, joiner_entries=0, now=NOW)
+    with pytest.raises(PermissionDenied, match="cannot be split"):
+        rules.check_leave(OPEN, own_entries=1, now=NOW)
+    rules.check_leave(OPEN, own_entries=0, now=NOW)
+
+
+def test_selections_are_few_own_scored_entries_before_the_close():
+    rules.check_selection(OPEN, [3, 5], {3, 5, 8}, NOW)
+    with pytest.raises(LimitReached, match="at most 2"):
+        rules.check_selection(OPEN, [3, 5, 8], {3, 5, 8}, NOW)
+    with pytest.raises(InvalidSpec, match=r"\[9\] cannot be final"):
+        rules.check_selection(OPEN, [9], {3}, NOW)
+    with pytest.raises(InvalidSpec, match="twice"):
+        rules.check_selection(OPEN, [3, 3], {3}, NOW)
+    with pytest.raises(CompetitionClosed):
+        rules.check_selection(CLOSED, [3], {3}, NOW)
+
+
+def test_the_standing_takes_finals_after_the_close_and_the_best_public_entry_before():
+    entries = [
+        E(1, "user:1", public=0.99, private=0.50),  # overfit: best public, poor private
+        E(2, "user:1", public=0.90, private=0.95),
+        E(3, "user:1", public=0.80, private=0.99),  # best private, but third on public
+        E(4, "team:7", public=0.70, private=0.60, selected=True),
+        E(5, "team:7", public=0.95, private=0.97),
+    ]
+    assert rules.representatives(OPEN, entries, higher_is_better=True, now=NOW) == {"user:1": 1, "team:7": 5}
+    # Closed: user 1 chose nothing, so its best two public entries (1, 2) count, and 2 wins on
+    # private; entry 3 is not among them. Team 7 chose entry 4: that is what it stands by.
+    assert rules.representatives(CLOSED, entries, higher_is_better=True, now=NOW) == {
+        "user:1": 2,
+        "team:7": 4,
+    }
+    assert [e.version for e in rules.finals(entries[:3], 2, higher_is_better=True)] == [1, 2]
+    errors = [E(1, "u", public=3.0, private=1.0), E(2, "u", public=2.0, private=5.0), E(3, "u", None, None)]
+    assert [e.version for e in rules.finals(errors, 1, higher_is_better=False)] == [2]  # lower is better
+    assert rules.representatives(CLOSED, errors, higher_is_better=False, now=NOW) == {"u": 1}
