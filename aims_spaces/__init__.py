@@ -50,7 +50,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .client import HubClient, ModelPlayground, OnnxPredictor, Submission, login
+    from .client import HubClient, ModelPlayground, OnnxPredictor, Submission, change_password, login, signup
     from .core.preprocess import AudioSpec, ImageSpec, TokenizerSpec, VideoSpec
 
 # The client (pandas, httpx, onnx helpers) loads on first use, so that the hub's modules, which
@@ -61,6 +61,8 @@ _LAZY = {
     "OnnxPredictor": ".client",
     "Submission": ".client",
     "login": ".client",
+    "signup": ".client",
+    "change_password": ".client",
     "AudioSpec": ".core.preprocess",
     "ImageSpec": ".core.preprocess",
     "TokenizerSpec": ".core.preprocess",
@@ -126,5 +128,7 @@ __all__ = [
     "TooManyAttempts",
     "VideoSpec",
     "__version__",
+    "change_password",
     "login",
+    "signup",
 ]

@@ -1,5 +1,5 @@
 """The ``aims`` command: ``aims serve``, ``aims login``, ``aims leaderboard NAME``, ``aims tokens``,
-``aims logout`` and friends."""
+``aims passwd``, ``aims invite NAME``, ``aims roster NAME FILE``, ``aims logout`` and friends."""
 
 from __future__ import annotations
 
@@ -94,6 +94,41 @@ def _logout(args: argparse.Namespace) -> None:
     print(f"logged out of {client.url}; the token is revoked")
 
 
+def _passwd(args: argparse.Namespace) -> None:
+    from .client.http import default_client
+
+    client = default_client()
+    if args.user:  # an admin resets someone else's
+        out = client.request("POST", f"/api/users/{args.user}/password", json_body={})
+        print(f"new password of {out['username']}: {out['password']} (their tokens are revoked)")
+        return
+    current = getpass.getpass("current password: ")
+    new = getpass.getpass("new password: ")
+    if getpass.getpass("new password again: ") != new:
+        raise SystemExit("the new passwords differ; nothing changed")
+    client.request("POST", "/api/password", json_body={"current": current, "new": new})
+    print("password changed; your other tokens and sessions are revoked (this one stays)")
+
+
+def _invite(args: argparse.Namespace) -> None:
+    from .client.playground import ModelPlayground
+
+    pg = ModelPlayground(name=args.name)
+    link = pg.create_invitation(
+        expires_in_hours=args.hours, max_uses=args.uses, email_domain=args.domain, role=args.role
+    )
+    print(f"{pg.client.url}{link.path}\n  {link.max_uses} uses, until {link.expires_at:%Y-%m-%d %H:%M} UTC")
+
+
+def _roster(args: argparse.Namespace) -> None:
+    from .client.playground import ModelPlayground
+
+    pg = ModelPlayground(name=args.name)
+    for entry in pg.import_roster(args.csv):
+        link = f"{pg.client.url}{entry.signin_path}" if entry.signin_path else "(has an account)"
+        print(f"{entry.username:<24} {link}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aims", description="aims_spaces hub and client")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tokens", help="list your tokens (API and web sessions), or revoke one")
     p.add_argument("--revoke", type=int, metavar="ID", help="revoke the token with this id")
     p.set_defaults(func=_tokens)
+
+    p = sub.add_parser("passwd", help="change your password (or, as an admin, --user NAME's)")
+    p.add_argument("--user", help="reset this user's password to a generated one (admin only)")
+    p.set_defaults(func=_passwd)
+
+    p = sub.add_parser("invite", help="make an invitation link to a playground (owner, co-owner)")
+    p.add_argument("name")
+    p.add_argument("--hours", type=float, default=168, help="how long it works (default a week)")
+    p.add_argument("--uses", type=int, default=50, help="how many people may use it")
+    p.add_argument("--domain", help="only for e-mail addresses at this domain")
+    p.add_argument("--role", default="member", choices=["member", "co-owner"])
+    p.set_defaults(func=_invite)
+
+    p = sub.add_parser("roster", help="import a class list (CSV: username[,email]) into a playground")
+    p.add_argument("name")
+    p.add_argument("csv")
+    p.set_defaults(func=_roster)
 
     p = sub.add_parser("logout", help="revoke the saved token and forget it")
     p.set_defaults(func=_logout)

@@ -429,6 +429,7 @@ class UserInfo(_Frozen):
 class TokenKind(StrEnum):
     API = "api"  # `aims login`, the REST login, a new user's first token
     SESSION = "session"  # the web UI's login cookie
+    SIGNIN = "signin"  # a one-time sign-in link (roster import): sets a password, nothing else
 
 
 class TokenDetails(_Frozen):
@@ -491,7 +492,11 @@ class PlaygroundInfo(_Frozen):
     )
     competition: CompetitionInfo = Field(description="Competition settings and state.")
     members: list[str] = Field(description="Usernames of the members (empty for visitors).")
+    co_owners: list[str] = Field(
+        default_factory=list, description="Members who manage the playground with its owner (co-owners)."
+    )
     n_submissions: int = Field(description="Submissions so far, all states.")
+    n_participants: int = Field(default=0, description="People who have submitted so far.")
     created_at: datetime = Field(description="When the playground was created (UTC).")
 
     @property
@@ -665,6 +670,35 @@ class TeamInfo(_Frozen):
     join_code: str | None = Field(
         default=None,
         description="The code others join with: only in the answer that made it (create, new code).",
+    )
+
+
+class InvitationInfo(_Frozen):
+    """A link to join a playground (and sign up on the way)."""
+
+    id: int = Field(description="The invitation's id (to revoke it).")
+    playground: str = Field(description="The playground it leads to.")
+    role: str = Field(description="The role it gives: member or co-owner.")
+    email_domain: str | None = Field(description="Only for e-mail addresses at this domain, if set.")
+    max_uses: int = Field(description="How many people may use it.")
+    uses: int = Field(description="How many have.")
+    created_at: datetime = Field(description="When it was made (UTC).")
+    expires_at: datetime = Field(description="When it stops working (UTC).")
+    code: str | None = Field(default=None, description="The link's code: only in the answer that made it.")
+    path: str | None = Field(
+        default=None, description="The link on this hub (`/join/<code>`): only in the answer that made it."
+    )
+
+
+class RosterEntry(_Frozen):
+    """One row of an imported class list."""
+
+    username: str = Field(description="The account.")
+    created: bool = Field(description="Whether the import made the account (else it existed and joined).")
+    signin_path: str | None = Field(
+        default=None,
+        description="For a new account: its one-time sign-in link (`/signin/<code>`), which sets its "
+        "password. Shown this once.",
     )
 
 

@@ -78,11 +78,14 @@ def _guard(fn: Callable[[], T]) -> T:
 class PlaygroundUI:
     """The callbacks of one playground's app, bound to the hub's services."""
 
-    def __init__(self, hub: Hub, name: str, sessions: Sessions, serve_url: str | None) -> None:
+    def __init__(
+        self, hub: Hub, name: str, sessions: Sessions, serve_url: str | None, hub_url: str = ""
+    ) -> None:
         self.hub = hub
         self.name = name
         self.sessions = sessions
         self.serve_url = serve_url
+        self.hub_url = hub_url
 
     def caller(self, request: gr.Request | None) -> Caller | None:
         return self.sessions.of(request)
@@ -105,26 +108,48 @@ class PlaygroundUI:
         caller = self.caller(request)
         info = _guard(lambda: self.info(caller))
         who = (
-            f"Logged in as **{caller.username}** · [Log out](/logout?next=/p/{self.name}/)"
+            f"Logged in as **{caller.username}** · [Account](/account) · "
+            f"[Log out](/logout?next=/p/{self.name}/)"
             if caller
             else f"Visitor · [Log in](/login?next=/p/{self.name}/)"
         )
-        owner = caller is not None and (caller.is_admin or caller.username == info.owner)
+        owner = caller is not None and (
+            caller.is_admin or caller.username == info.owner or caller.username in info.co_owners
+        )
         show = gr.update(visible=owner)
-        members = ", ".join(info.members) or "(none yet)"
-        return f"[← all playgrounds](/) · {who}", show, show, show, members, self.runtime()
+        return f"[← all playgrounds](/) · {who}", show, show, show, _members(info), self.runtime()
 
-    def add_member(self, username: str, request: gr.Request) -> str:
+    def add_member(self, username: str, role: str, request: gr.Request) -> str:
         caller = self.need_login(request)
-        info = _guard(lambda: self.hub.playgrounds.add_member(caller, self.name, username.strip()))
-        gr.Info(f"{username.strip()} is now a member")
-        return ", ".join(info.members) or "(none yet)"
+        info = _guard(
+            lambda: self.hub.playgrounds.add_member(caller, self.name, username.strip(), role or "member")
+        )
+        gr.Info(f"{username.strip()} is now a {role or 'member'}")
+        return _members(info)
+
+    def invite(self, hours: float, uses: float, domain: str, request: gr.Request) -> str:
+        """A new invitation link, shown once."""
+        caller = self.need_login(request)
+        link = _guard(
+            lambda: self.hub.invitations.create(
+                caller,
+                self.name,
+                expires_in_hours=float(hours or 168),
+                max_uses=int(uses or 50),
+                email_domain=(domain or "").strip() or None,
+            )
+        )
+        where = f"{self.hub_url}{link.path}"
+        return (
+            f"Invitation link (shown once; {link.max_uses} uses, until "
+            f"{link.expires_at:%Y-%m-%d %H:%M} UTC):\n\n`{where}`"
+        )
 
     def remove_member(self, username: str, request: gr.Request) -> str:
         caller = self.need_login(request)
         info = _guard(lambda: self.hub.playgrounds.remove_member(caller, self.name, username.strip()))
         gr.Info(f"{username.strip()} is no longer a member")
-        return ", ".join(info.members) or "(none yet)"
+        return _members(info)
 
     # --- leaderboards ----------------------------------------------------------------------
 
@@ -479,6 +504,12 @@ def _download_file(hub: Hub, filename: str, data: bytes) -> Path:
     return path
 
 
+def _members(info: PlaygroundInfo) -> str:
+    if not info.members:
+        return "(none yet)"
+    return ", ".join(f"{m} (co-owner)" if m in info.co_owners else m for m in info.members)
+
+
 def _dates(info: PlaygroundInfo) -> str:
     """The competition's start, deadline and close in one line."""
     c = info.competition
@@ -655,7 +686,7 @@ def build_playground_app(
 ) -> gr.Blocks:
     """The Gradio app of playground ``name``."""
     sessions = sessions or Sessions(hub)
-    ui = PlaygroundUI(hub, name, sessions, serve_url)
+    ui = PlaygroundUI(hub, name, sessions, serve_url, hub_url)
     info = hub.playgrounds.structure(name)  # the page's shape; what a visitor sees is checked per call
     metric = info.eval_metric.value
     example = hub.playgrounds.structure_example(name)
@@ -679,12 +710,25 @@ def build_playground_app(
                 )
                 gr.Markdown("## How to take part\n" + _snippets(hub_url, serve_url, info, example))
                 with gr.Group(visible=False) as owner_members:
-                    gr.Markdown("### Members (owner only)")
+                    gr.Markdown("### Members (owner and co-owners)")
                     members = gr.Markdown()
-                    member_name = gr.Textbox(label="username")
                     with gr.Row():
-                        add_btn = gr.Button("Add member")
+                        member_name = gr.Textbox(label="username", scale=2)
+                        member_role = gr.Dropdown(
+                            ["member", "co-owner"], value="member", label="role", scale=1
+                        )
+                    with gr.Row():
+                        add_btn = gr.Button("Add member (or set role)")
                         remove_btn = gr.Button("Remove member")
+                    gr.Markdown("### Invite people\nAnyone with the link can sign up and join.")
+                    with gr.Row():
+                        invite_hours = gr.Number(label="valid for (hours)", value=168, minimum=1)
+                        invite_uses = gr.Number(label="uses", value=50, minimum=1, precision=0)
+                        invite_domain = gr.Textbox(
+                            label="only e-mail domain (optional)", placeholder="uni.edu"
+                        )
+                    invite_btn = gr.Button("Make an invitation link")
+                    invite_link = gr.Markdown()
             with gr.Tab("Experiments"):
                 with gr.Row():
                     details = gr.Checkbox(
@@ -826,7 +870,15 @@ def build_playground_app(
         join_btn.click(ui.join_team, inputs=join_code, outputs=team_outputs, api_visibility="private")
         leave_btn.click(ui.leave_team, outputs=team_outputs, api_visibility="private")
         final_btn.click(ui.select_final, inputs=final_entries, outputs=team_outputs, api_visibility="private")
-        add_btn.click(ui.add_member, inputs=member_name, outputs=members, api_visibility="private")
+        add_btn.click(
+            ui.add_member, inputs=[member_name, member_role], outputs=members, api_visibility="private"
+        )
+        invite_btn.click(
+            ui.invite,
+            inputs=[invite_hours, invite_uses, invite_domain],
+            outputs=invite_link,
+            api_visibility="private",
+        )
         remove_btn.click(ui.remove_member, inputs=member_name, outputs=members, api_visibility="private")
         submit_btn.click(
             ui.submit,

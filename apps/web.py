@@ -26,6 +26,7 @@ from aims_spaces.domain import TokenKind
 from aims_spaces.errors import AimsError, TooManyAttempts
 from aims_spaces.hub import Hub, Settings
 
+from .account_pages import mount_account_pages
 from .guard import GradioGuard, UploadBudget, WebHeaders, refuse
 from .hub_app import build_hub_app
 from .playground_app import CSS, build_playground_app
@@ -288,16 +289,22 @@ def mount_web(app: FastAPI, hub: Hub, *, serve_url: str | None, hub_url: str) ->
         except AimsError as e:
             status = 429 if isinstance(e, TooManyAttempts) else 401
             return HTMLResponse(_login_page(_safe_next(next), e.message), status_code=status)
-        response = RedirectResponse(_safe_next(next), status_code=303)
+        return start_session(token.token, next)
+
+    def start_session(token: str, next_url: str) -> RedirectResponse:
+        """A redirect to ``next_url`` that sets the session cookie."""
+        response = RedirectResponse(_safe_next(next_url), status_code=303)
         response.set_cookie(
             COOKIE,
-            token.token,
+            token,
             httponly=True,
             samesite="lax",
             secure=settings.secure_cookies,
             max_age=session_max_age,
         )
         return response
+
+    mount_account_pages(app, hub, sessions, start_session)
 
     def logout(request: Request, next: str) -> RedirectResponse:
         token = request.cookies.get(COOKIE)

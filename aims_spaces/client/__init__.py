@@ -2,8 +2,17 @@
 and model conversion. Talks to a hub over HTTP only and never imports :mod:`aims_spaces.hub`
 (CI checks it), so it needs no Ray, Gradio or SQLAlchemy."""
 
-from .http import HubClient, default_client, login
+from .http import HubClient, change_password, default_client, login, signup
 from .playground import ModelPlayground, Submission
 from .predictor import OnnxPredictor
 
-__all__ = ["HubClient", "ModelPlayground", "OnnxPredictor", "Submission", "default_client", "login"]
+__all__ = [
+    "HubClient",
+    "ModelPlayground",
+    "OnnxPredictor",
+    "Submission",
+    "change_password",
+    "default_client",
+    "login",
+    "signup",
+]

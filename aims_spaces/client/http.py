@@ -140,4 +140,31 @@ def login(
     return client
 
 
-__all__ = ["AimsError", "HubClient", "default_client", "login"]
+def signup(
+    url: str | None = None,
+    *,
+    username: str,
+    password: str,
+    code: str | None = None,
+    email: str | None = None,
+    save: bool = False,
+) -> HubClient:
+    """Make an account and use it for every later call in this process: with an invitation
+    link's ``code`` (the part after ``/join/``), which also joins its playground, or without one
+    where the hub has open sign-up. ``save=True`` keeps the token as ``aims login`` does."""
+    url = (url or os.environ.get("AIMS_HUB_URL") or DEFAULT_URL).rstrip("/")
+    anonymous = HubClient(url, token="")
+    try:
+        body = {"username": username, "password": password, "code": code, "email": email}
+        token = anonymous.request("POST", "/api/signup", json_body=body)["token"]
+    finally:
+        anonymous.close()
+    return login(url, token, save=save)
+
+
+def change_password(current: str, new: str, client: HubClient | None = None) -> None:
+    """Change your password; your other tokens and web sessions stop working."""
+    (client or default_client()).request("POST", "/api/password", json_body={"current": current, "new": new})
+
+
+__all__ = ["AimsError", "HubClient", "change_password", "default_client", "login", "signup"]

@@ -31,10 +31,12 @@ from ..domain import (
     Board,
     DeploymentInfo,
     InputType,
+    InvitationInfo,
     Leaderboard,
     PlaygroundInfo,
     PlaygroundSpec,
     QuotaInfo,
+    RosterEntry,
     SubmissionInfo,
     SubmissionMeta,
     SubmissionStatus,
@@ -248,10 +250,53 @@ class ModelPlayground:
             self.client.request("GET", self._path("/example-data"), raw=True), "example data"
         )
 
-    def add_member(self, username: str) -> PlaygroundInfo:
+    def add_member(self, username: str, role: str = "member") -> PlaygroundInfo:
+        """Add a member, or change a member's role: ``member`` or ``co-owner`` (a teaching
+        assistant: everything the owner may do but delete the playground)."""
         return PlaygroundInfo.model_validate(
-            self.client.request("POST", self._path("/members"), json_body={"username": username})
+            self.client.request(
+                "POST", self._path("/members"), json_body={"username": username, "role": role}
+            )
         )
+
+    def create_invitation(
+        self,
+        *,
+        expires_in_hours: float = 168,
+        max_uses: int = 50,
+        email_domain: str | None = None,
+        role: str = "member",
+    ) -> InvitationInfo:
+        """A link people open to sign up and join (``hub url + .path``); shown only now."""
+        body = {
+            "expires_in_hours": expires_in_hours,
+            "max_uses": max_uses,
+            "email_domain": email_domain,
+            "role": role,
+        }
+        return InvitationInfo.model_validate(
+            self.client.request("POST", self._path("/invitations"), json_body=body)
+        )
+
+    def list_invitations(self) -> list[InvitationInfo]:
+        return [
+            InvitationInfo.model_validate(i) for i in self.client.request("GET", self._path("/invitations"))
+        ]
+
+    def revoke_invitation(self, invitation_id: int) -> None:
+        self.client.request("DELETE", self._path(f"/invitations/{int(invitation_id)}"))
+
+    def import_roster(self, roster: Any) -> list[RosterEntry]:
+        """Accounts and memberships for a class list: a CSV path or a DataFrame with a
+        ``username`` column (and an optional ``email``). New accounts come with a one-time
+        sign-in link (``hub url + .signin_path``) that sets their password."""
+        frame = roster if isinstance(roster, pd.DataFrame) else pd.read_csv(roster, dtype=str)
+        if "username" not in frame.columns:
+            raise InvalidSpec(f"the roster needs a 'username' column; it has {list(frame.columns)}")
+        columns = [c for c in ("username", "email") if c in frame.columns]
+        rows = frame[columns].astype(object).where(frame[columns].notna(), None).to_dict(orient="records")
+        out = self.client.request("POST", self._path("/roster"), json_body={"rows": rows})
+        return [RosterEntry.model_validate(e) for e in out]
 
     def remove_member(self, username: str) -> PlaygroundInfo:
         return PlaygroundInfo.model_validate(

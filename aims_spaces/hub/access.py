@@ -2,15 +2,19 @@
 
 A private playground is invisible to non-members: asking for it answers "not found", the same
 as for a name that does not exist, so its existence does not leak.
+
+Roles: the owner; co-owners (a teaching assistant: members who may do everything the owner may
+except delete the playground); members; and, on public playgrounds, everyone else who is logged
+in (they may read and submit) or not (they may read the boards). Admins may do everything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..errors import AuthenticationRequired, PermissionDenied, PlaygroundNotFound
 from .registry import MemberRow, PlaygroundRow
@@ -30,7 +34,13 @@ class Access(IntEnum):
     LEADERBOARD = 1  # read the boards (anonymous callers too, on public playgrounds)
     READ = 2  # playground details, eval features, example data, submissions' artifacts
     SUBMIT = 3
-    MANAGE = 4  # owner or admin: members, competition settings, private scores, delete
+    MANAGE = 4  # owner, co-owner or admin: members, competition settings, private scores
+    OWN = 5  # owner or admin: delete the playground
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    CO_OWNER = "co-owner"
 
 
 def is_member(session: Session, pg: PlaygroundRow, caller: Caller) -> bool:
@@ -46,8 +56,28 @@ def is_member(session: Session, pg: PlaygroundRow, caller: Caller) -> bool:
     )
 
 
-def can_manage(pg: PlaygroundRow, caller: Caller | None) -> bool:
+def is_owner(pg: PlaygroundRow, caller: Caller | None) -> bool:
     return caller is not None and (caller.is_admin or pg.owner_id == caller.user_id)
+
+
+def can_manage(pg: PlaygroundRow, caller: Caller | None) -> bool:
+    """Owner, co-owner or admin. ``pg`` must belong to an open session (the co-owner role is
+    looked up once per session and playground)."""
+    if caller is None:
+        return False
+    if is_owner(pg, caller):
+        return True
+    session = object_session(pg)
+    if session is None:
+        return False
+    key = ("aims_role", pg.id, caller.user_id)
+    if key not in session.info:
+        session.info[key] = session.scalar(
+            select(MemberRow.role).where(
+                MemberRow.playground_id == pg.id, MemberRow.user_id == caller.user_id
+            )
+        )
+    return session.info[key] == Role.CO_OWNER.value
 
 
 def check(
@@ -64,6 +94,8 @@ def check(
     if need > Access.LEADERBOARD and caller is None:
         raise AuthenticationRequired("this needs an API token: log in with `aims login`, or set AIMS_TOKEN")
     if need is Access.MANAGE and not can_manage(pg, caller):
+        raise PermissionDenied(f"only the owner or a co-owner of playground {name!r} may do this")
+    if need is Access.OWN and not is_owner(pg, caller):
         raise PermissionDenied(f"only the owner of playground {name!r} may do this")
     return pg
 

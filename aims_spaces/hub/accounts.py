@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import TokenDetails, TokenInfo, TokenKind, UserInfo, check_text, check_username
@@ -39,6 +40,7 @@ from .registry import ApiTokenRow, Registry, UserRow, utcnow
 MAX_PASSWORD = 1024
 DEFAULT_TOKEN_TTL = timedelta(days=90)
 DEFAULT_SESSION_TTL = timedelta(hours=168)
+SIGNIN_TTL = timedelta(days=14)  # one-time sign-in links from a roster import
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +134,8 @@ class Accounts:
         self.session_ttl = session_ttl
         self.limiter = limiter or LoginLimiter()
 
-    def _token_row(self, user_id: int, token: str, name: str, kind: TokenKind) -> ApiTokenRow:
-        ttl = self.session_ttl if kind is TokenKind.SESSION else self.token_ttl
+    def token_row(self, user_id: int, token: str, name: str, kind: TokenKind) -> ApiTokenRow:
+        ttl = {TokenKind.SESSION: self.session_ttl, TokenKind.SIGNIN: SIGNIN_TTL}.get(kind, self.token_ttl)
         return ApiTokenRow(
             user_id=user_id,
             token_hash=auth.token_hash(token),
@@ -153,7 +155,7 @@ class Accounts:
             user = UserRow(username=username, password_hash=password_hash, is_admin=True)
             s.add(user)
             s.flush()
-            s.add(self._token_row(user.id, token, "first start", TokenKind.API))
+            s.add(self.token_row(user.id, token, "first start", TokenKind.API))
             credentials_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = credentials_path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -185,7 +187,11 @@ class Accounts:
             row = s.execute(
                 select(UserRow.id, UserRow.username, UserRow.is_admin, ApiTokenRow.id.label("token_id"))
                 .join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
-                .where(ApiTokenRow.token_hash == auth.token_hash(token), ApiTokenRow.expires_at > utcnow())
+                .where(
+                    ApiTokenRow.token_hash == auth.token_hash(token),
+                    ApiTokenRow.expires_at > utcnow(),
+                    ApiTokenRow.kind != TokenKind.SIGNIN.value,  # a sign-in link only sets a password
+                )
             ).first()
         if row is None:
             raise AuthenticationRequired(
@@ -216,8 +222,10 @@ class Accounts:
             row = s.execute(
                 select(UserRow.id, UserRow.password_hash).where(UserRow.username == username)
             ).first()
-        if row is None:
-            auth.verify_password(password, auth.DUMMY_HASH)  # the same time as a wrong password
+        if row is None or row.password_hash is None:
+            # The same time as a wrong password, for unknown users and for accounts that have
+            # no password yet (made by a roster import, waiting for their sign-in link).
+            auth.verify_password(password, auth.DUMMY_HASH)
             self.limiter.failed(username, address)
             raise wrong
         if not auth.verify_password(password, row.password_hash):
@@ -226,7 +234,7 @@ class Accounts:
         self.limiter.succeeded(username, address)
         token = auth.new_token()
         with self.registry.session() as s:
-            s.add(self._token_row(row.id, token, token_name, kind))
+            s.add(self.token_row(row.id, token, token_name, kind))
         return TokenInfo(username=username, token=token)
 
     def create_user(
@@ -250,7 +258,7 @@ class Accounts:
                 user = UserRow(username=username, password_hash=password_hash, is_admin=is_admin)
                 s.add(user)
                 s.flush()
-                s.add(self._token_row(user.id, token, "created", TokenKind.API))
+                s.add(self.token_row(user.id, token, "created", TokenKind.API))
                 info = _user_info(user)
         except IntegrityError:
             raise UserExists(f"user {username!r} already exists") from None
@@ -272,6 +280,107 @@ class Accounts:
             raise UserNotFound(f"no user named {username!r}")
         return uid
 
+    # --- passwords and sign-up ----------------------------------------------------------------
+
+    def change_password(self, caller: Caller | None, old: str, new: str, address: str | None = None) -> None:
+        """Change the caller's password; every other token of theirs is revoked (a stolen
+        session ends with it)."""
+        if caller is None:
+            raise AuthenticationRequired("changing a password needs an API token")
+        if not isinstance(old, str):
+            raise InvalidInput("the current password must be text")
+        check_password(new)
+        self.limiter.check(caller.username, address)
+        with self.registry.session() as s:
+            stored = s.scalar(select(UserRow.password_hash).where(UserRow.id == caller.user_id))
+        if len(old) > MAX_PASSWORD or not _is_text(old) or not auth.verify_password(old, stored):
+            self.limiter.failed(caller.username, address)
+            raise PermissionDenied("the current password is wrong")
+        new_hash = auth.hash_password(new)
+        with self.registry.session() as s:
+            s.execute(update(UserRow).where(UserRow.id == caller.user_id).values(password_hash=new_hash))
+            s.execute(
+                delete(ApiTokenRow).where(
+                    ApiTokenRow.user_id == caller.user_id, ApiTokenRow.id != (caller.token_id or -1)
+                )
+            )
+        log.info("%s changed their password", caller.username)
+
+    def reset_password(self, caller: Caller | None, username: str, password: str | None = None) -> str:
+        """Admin only: give ``username`` a new password (generated unless given) and revoke every
+        token of theirs. Returns the password, to hand over."""
+        if caller is None:
+            raise AuthenticationRequired("resetting a password needs an admin's API token")
+        if not caller.is_admin:
+            raise PermissionDenied("only an admin may reset another user's password")
+        check_username(username)
+        if password is not None:
+            check_password(password)
+        password = password or auth.new_password()
+        new_hash = auth.hash_password(password)
+        with self.registry.session() as s:
+            uid = s.scalar(select(UserRow.id).where(UserRow.username == username))
+            if uid is None:
+                raise UserNotFound(f"no user named {username!r}")
+            s.execute(update(UserRow).where(UserRow.id == uid).values(password_hash=new_hash))
+            s.execute(delete(ApiTokenRow).where(ApiTokenRow.user_id == uid))
+        log.info("%s reset the password of %s", caller.username, username)
+        return password
+
+    def new_user_row(self, username: str, password: str | None, email: str | None = None) -> UserRow:
+        """A user row for a sign-up or a roster import (checked; not yet added to a session)."""
+        check_username(username)
+        if password is not None:
+            check_password(password)
+        return UserRow(
+            username=username,
+            password_hash=auth.hash_password(password) if password is not None else None,
+            is_admin=False,
+            email=check_email(email) if email else None,
+        )
+
+    def signup(self, username: str, password: str, email: str | None = None) -> tuple[UserInfo, TokenInfo]:
+        """Open sign-up (when the hub allows it): a new account and a first API token."""
+        row = self.new_user_row(username, password, email)
+        token = auth.new_token()
+        try:
+            with self.registry.session() as s:
+                if s.scalar(select(UserRow.id).where(UserRow.username == username)) is not None:
+                    raise UserExists(f"the username {username!r} is taken")
+                s.add(row)
+                s.flush()
+                s.add(self.token_row(row.id, token, "sign-up", TokenKind.API))
+                info = _user_info(row)
+        except IntegrityError:
+            raise UserExists(f"the username {username!r} is taken") from None
+        return info, TokenInfo(username=username, token=token)
+
+    def redeem_signin(self, token: str, password: str, kind: TokenKind = TokenKind.SESSION) -> TokenInfo:
+        """Use a one-time sign-in link: set the account's password, end the link, and return a
+        new token of ``kind`` (a web session for the browser)."""
+        check_password(password)
+        invalid = AuthenticationRequired("this sign-in link is not valid (used, expired or mistyped)")
+        if not isinstance(token, str) or len(token) > 256:
+            raise invalid
+        new_hash = auth.hash_password(password)
+        fresh = auth.new_token()
+        with self.registry.session() as s:
+            row = s.execute(
+                select(ApiTokenRow.id, UserRow.id.label("user_id"), UserRow.username)
+                .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+                .where(
+                    ApiTokenRow.token_hash == auth.token_hash(token),
+                    ApiTokenRow.kind == TokenKind.SIGNIN.value,
+                    ApiTokenRow.expires_at > utcnow(),
+                )
+            ).first()
+            if row is None:
+                raise invalid
+            s.execute(delete(ApiTokenRow).where(ApiTokenRow.id == row.id))
+            s.execute(update(UserRow).where(UserRow.id == row.user_id).values(password_hash=new_hash))
+            s.add(self.token_row(row.user_id, fresh, "sign-in link", kind))
+        return TokenInfo(username=row.username, token=fresh)
+
     # --- the caller's own tokens --------------------------------------------------------------
 
     def tokens(self, caller: Caller | None) -> list[TokenDetails]:
@@ -281,7 +390,11 @@ class Accounts:
         with self.registry.session() as s:
             rows = s.scalars(
                 select(ApiTokenRow)
-                .where(ApiTokenRow.user_id == caller.user_id, ApiTokenRow.expires_at > utcnow())
+                .where(
+                    ApiTokenRow.user_id == caller.user_id,
+                    ApiTokenRow.expires_at > utcnow(),
+                    ApiTokenRow.kind != TokenKind.SIGNIN.value,
+                )
                 .order_by(ApiTokenRow.id.desc())
             ).all()
             return [
@@ -318,6 +431,16 @@ class Accounts:
                 s.execute(delete(ApiTokenRow).where(ApiTokenRow.expires_at < utcnow() - older_than)).rowcount
                 or 0
             )
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}")
+
+
+def check_email(email: object) -> str:
+    """An e-mail address as given (it is not verified: no mail leaves the hub)."""
+    if not isinstance(email, str) or len(email) > 254 or not _EMAIL.fullmatch(email) or not _is_text(email):
+        raise InvalidInput(f"{str(email)[:80]!r} is not an e-mail address")
+    return email.strip()
 
 
 def check_password(password: object) -> str:

@@ -29,10 +29,12 @@ from ..core.tabular import frame_to_parquet, parquet_to_frame
 from ..domain import (
     MAX_VERSION,
     DeploymentInfo,
+    InvitationInfo,
     Leaderboard,
     PlaygroundInfo,
     PlaygroundSpec,
     QuotaInfo,
+    RosterEntry,
     SubmissionInfo,
     SubmissionMeta,
     TeamInfo,
@@ -54,6 +56,7 @@ from ..errors import (
 )
 from .access import Caller
 from .competition import MAX_DAILY_LIMIT, MAX_FINAL_SELECTIONS, MAX_TEAM_SIZE
+from .invitations import MAX_INVITATION_HOURS, MAX_INVITATION_USES, MAX_ROSTER
 from .service import Hub
 from .submissions import SubmissionUpload, original_format
 
@@ -79,7 +82,7 @@ def _parse_json(model: type[M], text: str, what: str) -> M:
 
 UPLOADS = re.compile(r"^/api/playgrounds(?:/[^/]+/submissions)?/?$")  # POST: files
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-ANONYMOUS_WRITES = frozenset({"/api/login"})
+ANONYMOUS_WRITES = frozenset({"/api/login", "/api/signup"})
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -210,9 +213,68 @@ class NewUserResponse(BaseModel):
 
 
 class MemberRequest(BaseModel):
-    """Whom to add to a playground."""
+    """Whom to add to a playground, or whose role to change."""
 
     username: str = Field(description="An existing user's name.")
+    role: str = Field(default="member", description="`member`, or `co-owner` (manages all but deletion).")
+
+
+class SignupRequest(BaseModel):
+    """A new account: through an invitation link's code, or openly where the hub allows it."""
+
+    username: str = Field(description="1-40 letters, digits, '-', '_' or '.'.")
+    password: str = Field(description="At least 8 characters.")
+    email: str | None = Field(
+        default=None, description="Needed for an invitation limited to an e-mail domain."
+    )
+    code: str | None = Field(default=None, description="The invitation link's code (`/join/<code>`).")
+
+
+class JoinRequest(BaseModel):
+    """An invitation link's code, accepted by a logged-in user."""
+
+    code: str = Field(description="The code of the invitation link (`/join/<code>`).")
+    email: str | None = Field(default=None, description="For an invitation limited to an e-mail domain.")
+
+
+class InvitationRequest(BaseModel):
+    """A new invitation link's limits."""
+
+    expires_in_hours: float = Field(
+        default=168, gt=0, le=MAX_INVITATION_HOURS, description="How long it works."
+    )
+    max_uses: int = Field(default=50, ge=1, le=MAX_INVITATION_USES, description="How many people may use it.")
+    email_domain: str | None = Field(default=None, description="Only for addresses at this domain.")
+    role: str = Field(default="member", description="The role it gives: `member` or `co-owner`.")
+
+
+class RosterRequest(BaseModel):
+    """A class list: a username and an optional e-mail per person."""
+
+    rows: list[dict[str, str | None]] = Field(
+        max_length=MAX_ROSTER,
+        description='Up to 500 rows like `{"username": "ann", "email": "ann@uni.edu"}`.',
+    )
+
+
+class PasswordChange(BaseModel):
+    """Your current password and the new one."""
+
+    current: str = Field(description="Your password now.")
+    new: str = Field(description="At least 8 characters.")
+
+
+class PasswordReset(BaseModel):
+    """An admin's reset of another user's password."""
+
+    password: str | None = Field(default=None, description="The new password; generated if left out.")
+
+
+class PasswordResetResponse(BaseModel):
+    """The new password, to hand to its user (shown this once)."""
+
+    username: str = Field(description="The account.")
+    password: str = Field(description="Its new password.")
 
 
 class CompetitionUpdate(BaseModel):
@@ -246,7 +308,7 @@ class TeamRequest(BaseModel):
     name: str = Field(description="Unique in the playground, at most 64 characters.")
 
 
-class JoinRequest(BaseModel):
+class TeamJoinRequest(BaseModel):
     """A team's join code, as its members got it."""
 
     code: str = Field(description="The join code.")
@@ -375,6 +437,34 @@ def create_app(hub: Hub) -> FastAPI:
     def whoami(who: CallerDep) -> UserInfo:
         return hub.accounts.whoami(who)
 
+    @api.post("/signup", response_model=TokenInfo, status_code=201, tags=["accounts"])
+    def signup(body: SignupRequest, request: Request) -> TokenInfo:
+        """Make an account (and a first API token): with an invitation link's code, which also
+        joins its playground, or without one where the hub allows open sign-up. Limited per
+        client address."""
+        address = request.client.host if request.client else None
+        return hub.invitations.signup(
+            body.username, body.password, code=body.code, email=body.email, address=address
+        )
+
+    @api.post("/join", response_model=PlaygroundInfo, tags=["accounts"])
+    def join(body: JoinRequest, who: CallerDep) -> PlaygroundInfo:
+        """Accept an invitation link: join its playground."""
+        return hub.invitations.accept(who, body.code, body.email)
+
+    @api.post("/password", status_code=204, tags=["accounts"])
+    def change_password(body: PasswordChange, who: CallerDep, request: Request) -> Response:
+        """Change your password. Every other token of yours stops working."""
+        address = request.client.host if request.client else None
+        hub.accounts.change_password(who, body.current, body.new, address=address)
+        return Response(status_code=204)
+
+    @api.post("/users/{username}/password", response_model=PasswordResetResponse, tags=["accounts"])
+    def reset_password(username: str, body: PasswordReset, who: CallerDep) -> PasswordResetResponse:
+        """Admin only: a new password for a user; every token of theirs stops working."""
+        password = hub.accounts.reset_password(who, username, body.password)
+        return PasswordResetResponse(username=username, password=password)
+
     @api.post("/users", response_model=NewUserResponse, status_code=201, tags=["accounts"])
     def create_user(body: NewUserRequest, who: CallerDep) -> NewUserResponse:
         user, token, password = hub.accounts.create_user(who, body.username, body.password, body.is_admin)
@@ -440,7 +530,42 @@ def create_app(hub: Hub) -> FastAPI:
 
     @api.post("/playgrounds/{name}/members", response_model=PlaygroundInfo, tags=["playgrounds"])
     def add_member(name: str, body: MemberRequest, who: CallerDep) -> PlaygroundInfo:
-        return hub.playgrounds.add_member(who, name, body.username)
+        """Add a member, or change a member's role (owner or co-owner)."""
+        return hub.playgrounds.add_member(who, name, body.username, body.role)
+
+    @api.post(
+        "/playgrounds/{name}/invitations",
+        response_model=InvitationInfo,
+        status_code=201,
+        tags=["playgrounds"],
+    )
+    def create_invitation(name: str, body: InvitationRequest, who: CallerDep) -> InvitationInfo:
+        """A link that lets people join (and sign up): `path` is in this answer only."""
+        return hub.invitations.create(
+            who,
+            name,
+            expires_in_hours=body.expires_in_hours,
+            max_uses=body.max_uses,
+            email_domain=body.email_domain,
+            role=body.role,
+        )
+
+    @api.get("/playgrounds/{name}/invitations", response_model=list[InvitationInfo], tags=["playgrounds"])
+    def list_invitations(name: str, who: CallerDep) -> list[InvitationInfo]:
+        return hub.invitations.list(who, name)
+
+    @api.delete("/playgrounds/{name}/invitations/{invitation_id}", status_code=204, tags=["playgrounds"])
+    def revoke_invitation(
+        name: str, invitation_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], who: CallerDep
+    ) -> Response:
+        hub.invitations.revoke(who, name, invitation_id)
+        return Response(status_code=204)
+
+    @api.post("/playgrounds/{name}/roster", response_model=list[RosterEntry], tags=["playgrounds"])
+    def import_roster(name: str, body: RosterRequest, who: CallerDep) -> list[RosterEntry]:
+        """Accounts and memberships for a class list; each new account comes with a one-time
+        sign-in link (`/signin/<code>`, shown this once) that sets its password."""
+        return hub.invitations.import_roster(who, name, body.rows)
 
     @api.delete("/playgrounds/{name}/members/{username}", response_model=PlaygroundInfo, tags=["playgrounds"])
     def remove_member(name: str, username: str, who: CallerDep) -> PlaygroundInfo:
@@ -499,7 +624,7 @@ def create_app(hub: Hub) -> FastAPI:
         return hub.teams.mine(who, name)
 
     @api.post("/playgrounds/{name}/team/join", response_model=TeamInfo, tags=["teams"])
-    def join_team(name: str, body: JoinRequest, who: CallerDep) -> TeamInfo:
+    def join_team(name: str, body: TeamJoinRequest, who: CallerDep) -> TeamInfo:
         return hub.teams.join(who, name, body.code)
 
     @api.post("/playgrounds/{name}/team/code", response_model=TeamInfo, tags=["teams"])

@@ -53,7 +53,7 @@ from ..errors import (
     UserNotFound,
 )
 from . import competition
-from .access import Access, Caller, can_manage, check, is_member
+from .access import Access, Caller, Role, can_manage, check, is_member
 from .evaldata import EvalDataRepo
 from .registry import (
     MemberRow,
@@ -113,7 +113,7 @@ class Playgrounds:
         with self.registry.session() as s:
             return list(s.scalars(select(PlaygroundRow.name).order_by(PlaygroundRow.created_at)))
 
-    def _access_changed(self, name: str) -> None:
+    def access_changed(self, name: str) -> None:
         for listener in self._access_listeners:
             try:
                 listener(name)
@@ -131,15 +131,19 @@ class Playgrounds:
 
     def info(self, session: Session, pg: PlaygroundRow, caller: Caller | None) -> PlaygroundInfo:
         owner = session.get(UserRow, pg.owner_id)
-        members = session.scalars(
-            select(UserRow.username)
+        member_rows = session.execute(
+            select(UserRow.username, MemberRow.role)
             .join(MemberRow, MemberRow.user_id == UserRow.id)
             .where(MemberRow.playground_id == pg.id)
             .order_by(UserRow.username)
         ).all()
-        n_subs = session.scalar(
-            select(func.count()).select_from(SubmissionRow).where(SubmissionRow.playground_id == pg.id)
-        )
+        members = [m.username for m in member_rows]
+        co_owners = [m.username for m in member_rows if m.role == Role.CO_OWNER.value]
+        n_subs, n_people = session.execute(
+            select(func.count(), func.count(func.distinct(SubmissionRow.user_id))).where(
+                SubmissionRow.playground_id == pg.id
+            )
+        ).one()
         metric = Metric(pg.eval_metric)
         return PlaygroundInfo(
             name=pg.name,
@@ -163,7 +167,9 @@ class Playgrounds:
                 team_size_limit=pg.team_size_limit,
             ),
             members=list(members),
+            co_owners=co_owners,
             n_submissions=int(n_subs or 0),
+            n_participants=int(n_people or 0),
             created_at=pg.created_at,
         )
 
@@ -201,7 +207,7 @@ class Playgrounds:
             pg = self.load(s, name, caller, Access.LEADERBOARD)
             info = self.info(s, pg, caller)
         if caller is None:
-            info = info.model_copy(update={"members": []})
+            info = info.model_copy(update={"members": [], "co_owners": []})
         return info
 
     def list(self, caller: Caller | None) -> list[PlaygroundInfo]:
@@ -379,7 +385,7 @@ class Playgrounds:
         """Delete the playground, its eval data, its submissions and the files no other
         submission shares (so an account's storage limit counts what it really holds)."""
         with self.registry.session() as s:
-            pg = self.load(s, name, caller, Access.MANAGE)
+            pg = self.load(s, name, caller, Access.OWN)
             eval_data_id = pg.eval_data_id
             digests = {
                 d
@@ -393,7 +399,7 @@ class Playgrounds:
                 unused = [d for d in digests if not artifact_in_use(s, d)]
             for digest in unused:
                 self.store.delete(digest)
-        self._access_changed(name)
+        self.access_changed(name)
 
     # --- data ------------------------------------------------------------------------------
 
@@ -415,18 +421,26 @@ class Playgrounds:
 
     # --- members and competition -------------------------------------------------------------
 
-    def add_member(self, caller: Caller | None, name: str, username: str) -> PlaygroundInfo:
+    def add_member(
+        self, caller: Caller | None, name: str, username: str, role: str = Role.MEMBER.value
+    ) -> PlaygroundInfo:
+        """Add a member, or change a member's role (``member`` or ``co-owner``)."""
         check_username(username)
+        wanted = parse_enum(Role, role, "role")
         with self.registry.session() as s:
             pg = self.load(s, name, caller, Access.MANAGE)
             uid = s.scalar(select(UserRow.id).where(UserRow.username == username))
             if uid is None:
                 raise UserNotFound(f"no user named {username!r}")
-            if s.get(MemberRow, (pg.id, uid)) is None and uid != pg.owner_id:
-                s.add(MemberRow(playground_id=pg.id, user_id=uid))
+            if uid != pg.owner_id:
+                member = s.get(MemberRow, (pg.id, uid))
+                if member is None:
+                    s.add(MemberRow(playground_id=pg.id, user_id=uid, role=wanted.value))
+                else:
+                    member.role = wanted.value
                 s.flush()
             info = self.info(s, pg, caller)
-        self._access_changed(name)
+        self.access_changed(name)
         return info
 
     def remove_member(self, caller: Caller | None, name: str, username: str) -> PlaygroundInfo:
@@ -439,7 +453,7 @@ class Playgrounds:
             s.delete(member)
             s.flush()
             info = self.info(s, pg, caller)
-        self._access_changed(name)
+        self.access_changed(name)
         return info
 
     def update_competition(

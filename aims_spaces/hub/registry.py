@@ -81,6 +81,7 @@ class UserRow(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(256))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # as given, not verified
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -157,6 +158,22 @@ class MemberRow(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     role: Mapped[str] = mapped_column(String(16), default="member")  # member or co-owner
+
+
+class InvitationRow(Base):
+    """A link that lets people join a playground (and sign up on the way)."""
+
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    playground_id: Mapped[int] = mapped_column(ForeignKey("playgrounds.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the link's code
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    email_domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TeamRow(Base):

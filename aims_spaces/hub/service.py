@@ -14,6 +14,7 @@ from datetime import timedelta
 from .accounts import Accounts, LoginLimiter
 from .deployments import Deployments
 from .evaldata import EvalDataRepo
+from .invitations import Invitations
 from .leaderboards import Leaderboards
 from .playgrounds import Playgrounds
 from .registry import Registry
@@ -39,6 +40,7 @@ class Hub:
     leaderboards: Leaderboards
     deployments: Deployments
     teams: Teams
+    invitations: Invitations
 
     @classmethod
     def open(cls, settings: Settings) -> Hub:
@@ -51,24 +53,26 @@ class Hub:
         evaldata.clean_tmp()
         playgrounds = Playgrounds(registry, evaldata, settings, store)
         submissions = Submissions(registry, store, evaldata, playgrounds, settings)
+        accounts = Accounts(
+            registry,
+            token_ttl=timedelta(days=settings.token_ttl_days),
+            session_ttl=timedelta(hours=settings.session_ttl_hours),
+            limiter=LoginLimiter(
+                settings.login_failures_per_user, settings.login_failures_per_ip, settings.login_window_s
+            ),
+        )
         return cls(
             settings=settings,
             registry=registry,
             store=store,
             evaldata=evaldata,
-            accounts=Accounts(
-                registry,
-                token_ttl=timedelta(days=settings.token_ttl_days),
-                session_ttl=timedelta(hours=settings.session_ttl_hours),
-                limiter=LoginLimiter(
-                    settings.login_failures_per_user, settings.login_failures_per_ip, settings.login_window_s
-                ),
-            ),
+            accounts=accounts,
             playgrounds=playgrounds,
             submissions=submissions,
             leaderboards=Leaderboards(registry, playgrounds),
             deployments=Deployments(registry, playgrounds, evaldata),
             teams=Teams(registry, playgrounds, submissions),
+            invitations=Invitations(registry, playgrounds, accounts, settings),
         )
 
     def close(self) -> None:

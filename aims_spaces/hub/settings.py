@@ -120,6 +120,14 @@ class Settings(BaseSettings, LimitFields):
         default=50, ge=1, description="Failed logins allowed per client address per login window."
     )
     login_window_s: float = Field(default=900, gt=0, description="The login rate-limit window, in seconds.")
+    open_signup: bool = Field(
+        default=False,
+        description="Anyone may make an account at /signup (else only through a playground's invitation "
+        "link, a roster import or an admin).",
+    )
+    signups_per_address: int = Field(
+        default=20, ge=1, le=100_000, description="Sign-ups one client address may make per hour."
+    )
     forwarded_allow_ips: str | None = Field(
         default=None,
         description="Addresses of reverse proxies whose X-Forwarded-For the hub believes (comma-"
