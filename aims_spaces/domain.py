@@ -497,6 +497,14 @@ class PlaygroundInfo(_Frozen):
     )
     n_submissions: int = Field(description="Submissions so far, all states.")
     n_participants: int = Field(default=0, description="People who have submitted so far.")
+    pages: dict[str, str] = Field(
+        default_factory=dict, description="The owner's pages in Markdown: data, evaluation, rules."
+    )
+    data_changes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Changes to the eval data or ranking metric after creation (at, by, what), oldest first; "
+        "every scored submission was scored again after each.",
+    )
     created_at: datetime = Field(description="When the playground was created (UTC).")
 
     @property
@@ -624,6 +632,11 @@ class Leaderboard(_Frozen):
     ranked_on: Split = Field(description="The rows the ranking uses (the private rows after the close).")
     shows_private: bool = Field(description="Whether rows carry private scores for this caller.")
     rows: list[LeaderboardRow] = Field(description="Best first.")
+    data_changed_at: datetime | None = Field(
+        default=None,
+        description="When the eval data or ranking metric last changed (scores are from after it).",
+    )
+    rescoring: int = Field(default=0, description="Submissions being scored again after that change.")
 
 
 class EvaluationResult(_Frozen):
@@ -639,6 +652,10 @@ class EvaluationResult(_Frozen):
     onnx_metadata: dict[str, Any] = Field(default_factory=dict)
     evaluated_by: dict[str, Any] = Field(default_factory=dict)
     seconds: float = 0.0
+    # What it was scored against (set by the evaluator from its job): a result for eval data or a
+    # ranking metric that has since changed is set aside.
+    eval_data_id: str | None = None
+    eval_metric: str | None = None
 
 
 class PlaygroundSpec(BaseModel):

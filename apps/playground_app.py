@@ -30,7 +30,7 @@ from aims_spaces.core.frames import standings_frame
 from aims_spaces.core.limits import DecodeLimits
 from aims_spaces.core.retry import while_loading
 from aims_spaces.core.skops_audit import skops_class_name
-from aims_spaces.core.tabular import csv_to_frame
+from aims_spaces.core.tabular import csv_to_frame, parquet_to_frame
 from aims_spaces.domain import (
     Board,
     ColumnType,
@@ -42,6 +42,7 @@ from aims_spaces.domain import (
 )
 from aims_spaces.errors import (
     AimsError,
+    InvalidEvalData,
     InvalidModel,
     InvalidPredictions,
     ModelLoading,
@@ -151,6 +152,50 @@ class PlaygroundUI:
         gr.Info(f"{username.strip()} is no longer a member")
         return _members(info)
 
+    # --- pages the owner edits ----------------------------------------------------------------
+
+    def overview(self, request: gr.Request) -> str:
+        return _overview(_guard(lambda: self.info(self.caller(request))))
+
+    def page_source(self, page: str, request: gr.Request) -> str:
+        """The Markdown of one page, for the owner's editor (empty for anyone else)."""
+        caller = self.caller(request)
+        if caller is None:
+            return ""
+        try:
+            info = self.hub.playgrounds.get(caller, self.name)
+        except AimsError:
+            return ""
+        if caller.username != info.owner and caller.username not in info.co_owners and not caller.is_admin:
+            return ""
+        return info.description if page == "overview" else info.pages.get(page, "")
+
+    def save_page(self, page: str, text: str, request: gr.Request) -> tuple[str, str]:
+        caller = self.need_login(request)
+        if page not in PAGE_NAMES:
+            raise gr.Error("Pick a page.", print_exception=False)
+        if page == "overview":
+            info = _guard(lambda: self.hub.editing.update(caller, self.name, description=text or ""))
+        else:
+            info = _guard(lambda: self.hub.editing.update(caller, self.name, pages={page: text or ""}))
+        return _overview(info), f"The {page} page is saved."
+
+    def save_private(self, private: bool, request: gr.Request) -> tuple[str, str]:
+        caller = self.need_login(request)
+        info = _guard(lambda: self.hub.editing.update(caller, self.name, private=bool(private)))
+        return _overview(info), f"The playground is now **{'private' if info.private else 'public'}**."
+
+    def replace_labels(self, path: str | None, request: gr.Request) -> tuple[str, str]:
+        caller = self.need_login(request)
+        if not path:
+            raise gr.Error("Choose a file of labels first.", print_exception=False)
+        limits = self.hub.settings.decode_limits
+        frame = _guard(lambda: _read_table(path, "the labels file", limits))
+        if frame.shape[1] != 1:
+            raise gr.Error(f"The labels file has {frame.shape[1]} columns; give one.", print_exception=False)
+        info = _guard(lambda: self.hub.editing.replace_data(caller, self.name, eval_labels=frame.iloc[:, 0]))
+        return _overview(info), "The labels are replaced; every scored submission is being scored again."
+
     # --- leaderboards ----------------------------------------------------------------------
 
     def leaderboard(self, details: bool, show_all: bool, request: gr.Request) -> tuple[pd.DataFrame, str]:
@@ -160,7 +205,8 @@ class PlaygroundUI:
         )
         serving = self.hub.deployments.serving_versions().get(self.name)
         frame = tables.board_frame(board, details=details, serving_version=serving)
-        return _top(frame, show_all)
+        frame, shown = _top(frame, show_all)
+        return frame, (shown + " " + _rescored(board)).strip()
 
     def trend(self, request: gr.Request) -> pd.DataFrame:
         caller = self.caller(request)
@@ -179,7 +225,7 @@ class PlaygroundUI:
         serving = self.hub.deployments.serving_versions().get(self.name)
         frame, shown = _top(tables.board_frame(board, details=details, serving_version=serving), show_all)
         info = _guard(lambda: self.info(caller))
-        notes = [_dates(info) + "\n\n"]
+        notes = [_dates(info) + "\n\n", _rescored(board)]
         if info.competition.is_closed:
             notes.append("The competition is **closed**: ranked by the private rows.")
         else:
@@ -504,10 +550,59 @@ def _download_file(hub: Hub, filename: str, data: bytes) -> Path:
     return path
 
 
+PAGE_NAMES = ("overview", "rules", "data", "evaluation")
+
+
+def _overview(info: PlaygroundInfo) -> str:
+    """The Overview tab: the owner's pages (Markdown, which Gradio sanitises) and the facts."""
+    c = info.competition
+    facts = (
+        f"- **task**: {info.task_type.value} on {info.input_type.value} data\n"
+        f"- **metric**: {info.eval_metric.label} ({'higher' if info.higher_is_better else 'lower'} is "
+        "better), with a 95% bootstrap interval\n"
+        f"- **eval data**: {info.n_eval_rows:,} rows; labels stay on the hub\n"
+        f"- **competition**: {c.public_fraction:.0%} of the rows score the public board, the rest the "
+        f"private board; {c.daily_submission_limit} submissions per participant (or team) per day; "
+        f"teams of up to {c.team_size_limit}; {c.final_selections} final "
+        f"entr{'y' if c.final_selections == 1 else 'ies'} count\n"
+        f"- {_dates(info)}\n"
+        f"- **owner**: {info.owner} · **visibility**: {'private' if info.private else 'public'}\n"
+    )
+    parts = [info.description or "", facts]
+    for key, title in (("rules", "Rules"), ("data", "Data"), ("evaluation", "Evaluation")):
+        if info.pages.get(key):
+            parts.append(f"## {title}\n\n{info.pages[key]}")
+    if info.data_changes:
+        last = info.data_changes[-1]
+        parts.append(
+            f"*Changed {last['at'].replace('T', ' ')} UTC by {last['by']}: {last['what']}; every scored "
+            "submission was scored again.*"
+        )
+    return "\n\n".join(p for p in parts if p)
+
+
+def _read_table(path: str, what: str, limits: DecodeLimits) -> pd.DataFrame:
+    """A CSV or Parquet file the owner uploaded (Parquet recognised by its first bytes)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+        f.seek(0)
+        if head == b"PAR1":
+            return parquet_to_frame(f.read(), what, InvalidEvalData, limits=limits)
+        return csv_to_frame(f, what, InvalidEvalData, limits=limits)
+
+
 def _members(info: PlaygroundInfo) -> str:
     if not info.members:
         return "(none yet)"
     return ", ".join(f"{m} (co-owner)" if m in info.co_owners else m for m in info.members)
+
+
+def _rescored(board: Any) -> str:
+    """A line saying the scores are from after the owner's last change of the eval data."""
+    if board.data_changed_at is None:
+        return ""
+    pending = f" ({board.rescoring} still being scored again)" if board.rescoring else ""
+    return f"Scored again after the eval data changed on {board.data_changed_at:%Y-%m-%d %H:%M} UTC{pending}."
 
 
 def _dates(info: PlaygroundInfo) -> str:
@@ -697,17 +792,7 @@ def build_playground_app(
             header = gr.Markdown()
         with gr.Tabs():
             with gr.Tab("Overview"):
-                gr.Markdown(
-                    f"{info.description or ''}\n\n"
-                    f"- **task**: {info.task_type.value} on {info.input_type.value} data\n"
-                    f"- **metric**: {metric} ({'higher' if info.higher_is_better else 'lower'} is better), "
-                    f"with a 95% bootstrap interval\n"
-                    f"- **eval data**: {info.n_eval_rows:,} rows; labels stay on the hub\n"
-                    f"- **competition**: {info.competition.public_fraction:.0%} of the rows score the public "
-                    f"board, the rest the private board; {info.competition.daily_submission_limit} "
-                    f"submissions per participant per day\n"
-                    f"- **owner**: {info.owner} · **visibility**: {'private' if info.private else 'public'}\n"
-                )
+                overview = gr.Markdown(_overview(info))
                 gr.Markdown("## How to take part\n" + _snippets(hub_url, serve_url, info, example))
                 with gr.Group(visible=False) as owner_members:
                     gr.Markdown("### Members (owner and co-owners)")
@@ -729,6 +814,20 @@ def build_playground_app(
                         )
                     invite_btn = gr.Button("Make an invitation link")
                     invite_link = gr.Markdown()
+                    gr.Markdown("### Edit the pages\nMarkdown; participants see them on this tab.")
+                    page_name = gr.Dropdown(list(PAGE_NAMES), value="overview", label="page")
+                    page_text = gr.Textbox(label="text (Markdown)", lines=8, max_lines=30)
+                    with gr.Row():
+                        save_page_btn = gr.Button("Save the page")
+                        private_box = gr.Checkbox(label="private (members only)", value=info.private)
+                        save_private_btn = gr.Button("Save visibility")
+                    gr.Markdown(
+                        "### Replace the eval labels\nA CSV or Parquet file with one column, one row per "
+                        "eval row, the same classes; every scored submission is scored again."
+                    )
+                    labels_file = gr.File(label="new eval labels (.csv or .parquet)", type="filepath")
+                    replace_btn = gr.Button("Replace the labels and score again")
+                    edit_status = gr.Markdown()
             with gr.Tab("Experiments"):
                 with gr.Row():
                     details = gr.Checkbox(
@@ -872,6 +971,21 @@ def build_playground_app(
         final_btn.click(ui.select_final, inputs=final_entries, outputs=team_outputs, api_visibility="private")
         add_btn.click(
             ui.add_member, inputs=[member_name, member_role], outputs=members, api_visibility="private"
+        )
+        demo.load(ui.overview, outputs=overview, api_visibility="private")
+        page_name.change(ui.page_source, inputs=page_name, outputs=page_text, api_visibility="private")
+        demo.load(ui.page_source, inputs=page_name, outputs=page_text, api_visibility="private")
+        save_page_btn.click(
+            ui.save_page,
+            inputs=[page_name, page_text],
+            outputs=[overview, edit_status],
+            api_visibility="private",
+        )
+        save_private_btn.click(
+            ui.save_private, inputs=private_box, outputs=[overview, edit_status], api_visibility="private"
+        )
+        replace_btn.click(
+            ui.replace_labels, inputs=labels_file, outputs=[overview, edit_status], api_visibility="private"
         )
         invite_btn.click(
             ui.invite,

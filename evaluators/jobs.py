@@ -23,7 +23,7 @@ from aims_spaces.core.limits import DecodeLimits
 from aims_spaces.core.onnx_model import Deadline
 from aims_spaces.core.tabular import parquet_to_frame
 from aims_spaces.domain import EvaluationJob, EvaluationResult
-from aims_spaces.errors import InvalidModel
+from aims_spaces.errors import AimsError, InvalidModel
 from aims_spaces.hub.evaldata import EvalDataRepo, EvalLabels
 from aims_spaces.hub.storage import ArtifactStore
 
@@ -73,7 +73,11 @@ def run_job(job: EvaluationJob, *, timeout_s: float | None = None) -> Evaluation
             return InvalidModel(timed_out(limit))
 
         deadline = Deadline(time.monotonic() + timeout_s, error)
-    labels, features = _eval_data(job)
+    stamp = {"eval_data_id": job.eval_data_id, "eval_metric": job.eval_metric.value}
+    try:
+        labels, features = _eval_data(job)
+    except AimsError as e:  # replaced meanwhile (the hub then sets this result aside), or missing
+        return EvaluationResult(ok=False, error=f"the eval data could not be read: {e.message}", **stamp)
     store = ArtifactStore(job.artifact_url)
     model_bytes = store.get(job.model_sha256) if job.model_sha256 else None
     limits = DecodeLimits(**job.decode_limits)
@@ -94,4 +98,6 @@ def run_job(job: EvaluationJob, *, timeout_s: float | None = None) -> Evaluation
         preprocessor=preprocessor,
         deadline=deadline,
     )
-    return result.model_copy(update={"evaluated_by": {"host": socket.gethostname(), "pid": os.getpid()}})
+    return result.model_copy(
+        update={"evaluated_by": {"host": socket.gethostname(), "pid": os.getpid()}, **stamp}
+    )

@@ -240,6 +240,53 @@ class ModelPlayground:
     def delete(self) -> None:
         self.client.request("DELETE", self._path())
 
+    def update(
+        self,
+        *,
+        description: str | None = None,
+        pages: dict[str, str] | None = None,
+        private: bool | None = None,
+        eval_metric: str | None = None,
+        shown_metrics: Sequence[str] | None = None,
+    ) -> PlaygroundInfo:
+        """Edit the overview (``description``) and the ``data``/``evaluation``/``rules`` pages
+        (Markdown), the visibility, the ranking metric (before the competition starts) or the
+        board's metric columns."""
+        body = {
+            "description": description,
+            "pages": pages,
+            "private": private,
+            "eval_metric": eval_metric,
+            "shown_metrics": list(shown_metrics) if shown_metrics is not None else None,
+        }
+        self._info = PlaygroundInfo.model_validate(self.client.request("PATCH", self._path(), json_body=body))
+        return self._info
+
+    def replace_eval_data(
+        self, eval_labels: Any = None, eval_features: Any = None, example_data: Any = None
+    ) -> PlaygroundInfo:
+        """Replace the eval labels (same classes), the eval features and/or the example rows.
+        New labels or features have every scored submission scored again."""
+        info = self.get_info(refresh=self._info is None)
+        as_frame = frame_for(info.input_type, paths=True)
+        files = []
+        if eval_labels is not None:
+            files.append(_parquet_file("eval_labels", _column(eval_labels, "label")))
+        if eval_features is not None:
+            files.append(
+                _parquet_file("eval_features", as_frame(eval_features, "eval_features", InvalidEvalData))
+            )
+        if example_data is not None:
+            files.append(
+                _parquet_file("example_data", as_frame(example_data, "example_data", InvalidEvalData))
+            )
+        if not files:
+            raise InvalidSpec("give new eval_labels, eval_features or example_data")
+        self._info = PlaygroundInfo.model_validate(
+            self.client.request("POST", self._path("/eval-data"), files=files)
+        )
+        return self._info
+
     def get_eval_features(self) -> pd.DataFrame:
         return parquet_to_frame(
             self.client.request("GET", self._path("/eval-features"), raw=True), "eval features"

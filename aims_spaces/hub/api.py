@@ -80,7 +80,7 @@ def _parse_json(model: type[M], text: str, what: str) -> M:
         raise InvalidSpec(f"invalid {what}: {problems}") from None
 
 
-UPLOADS = re.compile(r"^/api/playgrounds(?:/[^/]+/submissions)?/?$")  # POST: files
+UPLOADS = re.compile(r"^/api/playgrounds(?:/[^/]+/(?:submissions|eval-data))?/?$")  # POST: files
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_WRITES = frozenset({"/api/login", "/api/signup"})
 
@@ -302,6 +302,20 @@ class CompetitionUpdate(BaseModel):
     )
 
 
+class PlaygroundUpdate(BaseModel):
+    """What to change of a playground (owner or co-owner); fields left out stay as they are."""
+
+    description: str | None = Field(default=None, description="The overview page (Markdown).")
+    pages: dict[str, str] | None = Field(
+        default=None, description="Pages to replace, by name: `data`, `evaluation`, `rules` (Markdown)."
+    )
+    private: bool | None = Field(default=None, description="Visible to members only.")
+    eval_metric: str | None = Field(
+        default=None, description="A new ranking metric: only before the competition starts (or has entries)."
+    )
+    shown_metrics: list[str] | None = Field(default=None, description="The metric columns the boards show.")
+
+
 class TeamRequest(BaseModel):
     """A new team's name."""
 
@@ -510,6 +524,47 @@ def create_app(hub: Hub) -> FastAPI:
     @api.get("/playgrounds/{name}", response_model=PlaygroundInfo, tags=["playgrounds"])
     def get_playground(name: str, who: CallerDep) -> PlaygroundInfo:
         return hub.playgrounds.get(who, name)
+
+    @api.patch("/playgrounds/{name}", response_model=PlaygroundInfo, tags=["playgrounds"])
+    def update_playground(name: str, body: PlaygroundUpdate, who: CallerDep) -> PlaygroundInfo:
+        """Edit the pages, the visibility, the ranking metric (before the competition starts; every
+        scored submission is then scored again) or the metric columns."""
+        return hub.editing.update(
+            who,
+            name,
+            description=body.description,
+            pages=body.pages,
+            private=body.private,
+            eval_metric=body.eval_metric,
+            shown_metrics=body.shown_metrics,
+        )
+
+    @api.post("/playgrounds/{name}/eval-data", response_model=PlaygroundInfo, tags=["playgrounds"])
+    def replace_eval_data(
+        name: str,
+        who: CallerDep,
+        eval_labels: Annotated[UploadFile | None, File(description="Parquet, one column")] = None,
+        eval_features: Annotated[UploadFile | None, File(description="Parquet")] = None,
+        example_data: Annotated[UploadFile | None, File(description="Parquet")] = None,
+    ) -> PlaygroundInfo:
+        """Replace the eval labels, features and/or example rows (owner or co-owner). New labels or
+        features have every scored submission scored again; the change is recorded."""
+
+        def frame(upload: UploadFile | None, what: str) -> Any:
+            if upload is None:
+                return None
+            return parquet_to_frame(upload.file.read(), what, InvalidEvalData, limits=limits)
+
+        labels = frame(eval_labels, "eval_labels")
+        if labels is not None and labels.shape[1] != 1:
+            raise InvalidEvalData(f"eval_labels must have one column, got {labels.shape[1]}")
+        return hub.editing.replace_data(
+            who,
+            name,
+            eval_labels=labels.iloc[:, 0] if labels is not None else None,
+            eval_features=frame(eval_features, "eval_features"),
+            example_data=frame(example_data, "example_data"),
+        )
 
     @api.delete("/playgrounds/{name}", status_code=204, tags=["playgrounds"])
     def delete_playground(name: str, who: CallerDep) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, null, select
@@ -111,6 +112,16 @@ class Leaderboards:
             if which is Board.COMPETITION:
                 rows = standing(rules, Metric(pg.eval_metric), rows, view, digits, now)
             result = build(pg, which, rows, view, digits, restricted=limited)
+            if pg.data_changes:
+                rescoring = s.scalar(
+                    select(func.count()).where(*scored, SubmissionRow.rescore_pending.is_(True))
+                )
+                result = result.model_copy(
+                    update={
+                        "data_changed_at": datetime.fromisoformat(pg.data_changes[-1]["at"]),
+                        "rescoring": int(rescoring or 0),
+                    }
+                )
         with self._lock:
             self._cache[key] = (stamp, result)
             while len(self._cache) > self._cache_size:

@@ -170,6 +170,8 @@ class Playgrounds:
             co_owners=co_owners,
             n_submissions=int(n_subs or 0),
             n_participants=int(n_people or 0),
+            pages=dict(pg.pages or {}),
+            data_changes=list(pg.data_changes or []),
             created_at=pg.created_at,
         )
 

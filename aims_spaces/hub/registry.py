@@ -119,6 +119,9 @@ class PlaygroundRow(Base):
     final_selections: Mapped[int] = mapped_column(Integer, default=2)
     team_size_limit: Mapped[int] = mapped_column(Integer, default=4)
     shown_metrics: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    pages: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)  # data, evaluation, rules
+    # What the owner changed in the eval data or the ranking metric, newest last (when, who, what).
+    data_changes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     # When teams or final selections last changed: part of a cached board's key.
     entrants_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_version: Mapped[int] = mapped_column(Integer, default=1)
@@ -209,6 +212,9 @@ class SubmissionRow(Base):
         ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, index=True
     )
     selected: Mapped[bool] = mapped_column(Boolean, default=False)  # a final entry for the standing
+    # Scored, and being scored again (the eval data or ranking metric changed): the old scores
+    # stand until the new result arrives.
+    rescore_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     submission_type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from .accounts import Accounts, LoginLimiter
 from .deployments import Deployments
+from .editing import Editing
 from .evaldata import EvalDataRepo
 from .invitations import Invitations
 from .leaderboards import Leaderboards
@@ -41,6 +42,7 @@ class Hub:
     deployments: Deployments
     teams: Teams
     invitations: Invitations
+    editing: Editing
 
     @classmethod
     def open(cls, settings: Settings) -> Hub:
@@ -73,6 +75,7 @@ class Hub:
             deployments=Deployments(registry, playgrounds, evaldata),
             teams=Teams(registry, playgrounds, submissions),
             invitations=Invitations(registry, playgrounds, accounts, settings),
+            editing=Editing(registry, playgrounds, submissions, evaldata),
         )
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..core import preprocess
@@ -366,7 +366,12 @@ class Submissions:
                 .join(PlaygroundRow, PlaygroundRow.id == SubmissionRow.playground_id)
                 .join(UserRow, UserRow.id == SubmissionRow.user_id)
                 .where(
-                    SubmissionRow.status.in_([SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value])
+                    or_(
+                        SubmissionRow.status.in_(
+                            [SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value]
+                        ),
+                        SubmissionRow.rescore_pending.is_(True),
+                    )
                 )
                 .order_by(SubmissionRow.id)
             ).all()
@@ -382,56 +387,112 @@ class Submissions:
             log.info("re-queued %d unfinished submission(s)", len(jobs))
         return len(jobs)
 
+    def rescore(self, session: Session, pg: PlaygroundRow) -> list[EvaluationJob]:
+        """Mark every scored submission of ``pg`` to be scored again (after its eval data or
+        ranking metric changed) and return their jobs, to :meth:`send` once the change is
+        committed. Their old scores stand until the new ones arrive; the jobs run as the hub's
+        (no participant's evaluation limit is used up)."""
+        subs = session.scalars(select(SubmissionRow).where(SubmissionRow.playground_id == pg.id)).all()
+        jobs = []
+        for sub in subs:
+            status = SubmissionStatus(sub.status)
+            if status is SubmissionStatus.FAILED:
+                continue
+            # A submission still waiting or running is scored on the old data: its result is
+            # set aside when it arrives and it is sent again (see complete).
+            sub.rescore_pending = True
+            if status is SubmissionStatus.SCORED:
+                jobs.append(self._job(pg, sub, admin=True))
+        session.flush()
+        return jobs
+
+    def send(self, jobs: list[EvaluationJob]) -> None:
+        for job in jobs:
+            self._enqueue(job)
+
     def complete(self, submission_id: int, result: EvaluationResult) -> bool:
-        """Record an evaluator's result. Only the first result for a submission counts."""
+        """Record an evaluator's result. Only the first result for a submission counts (and, while
+        it is being scored again after a change of the eval data, the new one)."""
         now = utcnow()
+        again = None
         with self.registry.session() as s:
             sub = s.get(SubmissionRow, submission_id)
-            if sub is None or SubmissionStatus(sub.status).finished:
+            if sub is None or (SubmissionStatus(sub.status).finished and not sub.rescore_pending):
                 log.info("ignored a second result for submission %s", submission_id)
                 return False
-            if result.ok:
-                duplicate = s.scalar(
-                    select(SubmissionRow.version)
-                    .where(
-                        SubmissionRow.playground_id == sub.playground_id,
-                        SubmissionRow.scored_predictions_sha256 == result.predictions_sha256,
-                        SubmissionRow.version < sub.version,
-                    )
-                    .order_by(SubmissionRow.version)
-                    .limit(1)
+            rescoring = sub.rescore_pending
+            pg = s.get(PlaygroundRow, sub.playground_id) if rescoring else None
+            stale = (
+                pg is not None
+                and result.eval_data_id is not None
+                and (result.eval_data_id, result.eval_metric) != (pg.eval_data_id, pg.eval_metric)
+            )
+            if stale and SubmissionStatus(sub.status).finished:
+                log.info(
+                    "set aside a result for submission %s from before its eval data changed", submission_id
                 )
-                values: dict[str, Any] = dict(
-                    status=SubmissionStatus.SCORED.value,
-                    scores=result.scores,
-                    intervals=result.intervals,
-                    verified=result.verified,
-                    mismatch_fraction=result.mismatch_fraction,
-                    scored_predictions_sha256=result.predictions_sha256,
-                    duplicate_of=duplicate,
-                    onnx_metadata=result.onnx_metadata,
-                    evaluated_by={**result.evaluated_by, "seconds": round(result.seconds, 4)},
-                    scored_at=now,
-                    error=None,
-                )
+                return False
+            if stale:
+                # Its job ran on the eval data from before a change: score it again on the new.
+                sub.rescore_pending = False
+                sub.status = SubmissionStatus.QUEUED.value
+                again = self._job(pg, sub)
+                done = 0
             else:
-                values = dict(
-                    status=SubmissionStatus.FAILED.value,
-                    error=result.error or "evaluation failed",
-                    evaluated_by=result.evaluated_by,
-                    scored_at=now,
-                )
-            done = s.execute(
-                update(SubmissionRow)
-                .where(
-                    SubmissionRow.id == submission_id,
-                    SubmissionRow.status.in_([SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value]),
-                )
-                .values(**values)
-            ).rowcount
+                done = self._write(s, sub, result, now, rescoring)
+        if again is not None:
+            self._enqueue(again)
+            return False
         if done:
             self._changed()
         return bool(done)
+
+    def _write(
+        self, s: Session, sub: SubmissionRow, result: EvaluationResult, now: Any, rescoring: bool
+    ) -> int:
+        submission_id = sub.id
+        if result.ok:
+            duplicate = s.scalar(
+                select(SubmissionRow.version)
+                .where(
+                    SubmissionRow.playground_id == sub.playground_id,
+                    SubmissionRow.scored_predictions_sha256 == result.predictions_sha256,
+                    SubmissionRow.version < sub.version,
+                )
+                .order_by(SubmissionRow.version)
+                .limit(1)
+            )
+            values: dict[str, Any] = dict(
+                status=SubmissionStatus.SCORED.value,
+                scores=result.scores,
+                intervals=result.intervals,
+                verified=result.verified,
+                mismatch_fraction=result.mismatch_fraction,
+                scored_predictions_sha256=result.predictions_sha256,
+                duplicate_of=duplicate,
+                onnx_metadata=result.onnx_metadata,
+                evaluated_by={**result.evaluated_by, "seconds": round(result.seconds, 4)},
+                scored_at=now,
+                error=None,
+                rescore_pending=False,
+            )
+        else:
+            values = dict(
+                status=SubmissionStatus.FAILED.value,
+                error=result.error or "evaluation failed",
+                evaluated_by=result.evaluated_by,
+                scored_at=now,
+                rescore_pending=False,
+            )
+            if rescoring:
+                values["error"] = f"scoring again after the eval data changed failed: {values['error']}"
+        waiting = SubmissionRow.status.in_([SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value])
+        done = s.execute(
+            update(SubmissionRow)
+            .where(SubmissionRow.id == submission_id, or_(waiting, SubmissionRow.rescore_pending.is_(True)))
+            .values(**values)
+        ).rowcount
+        return int(done or 0)
 
     # --- read ------------------------------------------------------------------------------
 

@@ -204,7 +204,7 @@ def test_a_team_is_made_on_the_page_and_its_final_entry_decides_the_standing(pag
 
     from aims_spaces import ModelPlayground
 
-    owner = users("olga")
+    owner = users("orla")
     pg = ModelPlayground(input_type="tabular", task_type="classification", name="web-class", client=owner)
     pg.create(
         eval_data=iris["y_test"],
@@ -213,9 +213,9 @@ def test_a_team_is_made_on_the_page_and_its_final_entry_decides_the_standing(pag
         public_fraction=0.5,
         final_selections=1,
     )
-    users("kim")
-    lee = ModelPlayground(name="web-class", client=users("lee"))
-    login(page, hub, "kim", users.passwords["kim"], "/p/web-class/")
+    users("kip")
+    lee = ModelPlayground(name="web-class", client=users("lev"))
+    login(page, hub, "kip", users.passwords["kip"], "/p/web-class/")
     page.get_by_role("tab", name="Competition").click()
     expect(page.get_by_text("You compete on your own")).to_be_visible()
     page.get_by_label("new team's name").fill("owls <b>")
@@ -223,7 +223,7 @@ def test_a_team_is_made_on_the_page_and_its_final_entry_decides_the_standing(pag
     made = page.get_by_text("Teammates join with the code")
     expect(made).to_be_visible()
     code = re.search(r"code (\S+) \(shown once\)", made.inner_text()).group(1)
-    assert lee.join_team(code).members == ["kim", "lee"]
+    assert lee.join_team(code).members == ["kip", "lev"]
 
     y = iris["y_test"].to_numpy()
     rough = y.copy()
@@ -232,7 +232,7 @@ def test_a_team_is_made_on_the_page_and_its_final_entry_decides_the_standing(pag
     second = lee.submit_model(prediction_submission=rough, submission_type="competition").wait()
     page.reload()
     page.get_by_role("tab", name="Competition").click()
-    expect(page.get_by_text("Your team owls <b>: kim, lee")).to_be_visible()
+    expect(page.get_by_text("Your team owls <b>: kip, lev")).to_be_visible()
     page.locator("label", has_text=f"v{second.version} · accuracy").locator("input").check()
     page.get_by_role("button", name="Save my final entries").click()
     expect(page.get_by_text(f"Final entries saved: v{second.version}")).to_be_visible()
@@ -242,7 +242,7 @@ def test_a_team_is_made_on_the_page_and_its_final_entry_decides_the_standing(pag
     pg.close_competition()
     page.reload()
     page.get_by_role("tab", name="Competition").click()
-    expect(page.get_by_text("closed").first).to_be_visible()
+    expect(page.get_by_text("The competition is").locator("visible=true").first).to_contain_text("closed")
     table = page.get_by_role("grid").filter(has_text="owls").locator("visible=true").first
     expect(table).to_contain_text(str(second.version))
     with page.expect_download() as download:
@@ -251,7 +251,7 @@ def test_a_team_is_made_on_the_page_and_its_final_entry_decides_the_standing(pag
     assert len(lines) == 2 and lines[1].split(",")[1:5] == [
         "owls <b>",
         "owls <b>",
-        "lee",
+        "lev",
         str(second.version),
     ]
     assert best.version != second.version
