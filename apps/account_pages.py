@@ -23,7 +23,7 @@ from aims_spaces.hub.access import Caller
 from .session import Sessions
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title} · aims_spaces</title>
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <style>body{{font-family:system-ui,sans-serif;max-width:30rem;margin:4rem auto;padding:0 1rem}}
 label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.5rem;font-size:1rem}}
 button{{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}}.error{{color:#b00020}}
@@ -33,11 +33,12 @@ td button{{margin:0;padding:.2rem .6rem;font-size:.9rem}}</style></head>
 
 
 def page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    # Links with codes in their path must not leak through the Referer header.
+    # Links with codes in their path must not leak to other sites through the Referer header
+    # ("no-referrer" would also make the browser send "Origin: null" with the form posts).
     return HTMLResponse(
         _PAGE.format(title=html.escape(title), body=body),
         status_code=status,
-        headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
+        headers={"Referrer-Policy": "same-origin", "Cache-Control": "no-store"},
     )
 
 

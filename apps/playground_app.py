@@ -54,6 +54,7 @@ from aims_spaces.hub.access import Caller
 from aims_spaces.hub.submissions import SubmissionUpload, original_format
 
 from . import tables
+from .data_tab import build_data_tab
 from .session import Sessions, cache_policy
 
 log = logging.getLogger(__name__)
@@ -868,6 +869,8 @@ def build_playground_app(
                     final_btn = gr.Button("Save my final entries", variant="primary")
                 with gr.Group(visible=False) as owner_close:
                     close_btn = gr.Button("Close the competition now (owner)", variant="stop")
+            with gr.Tab("Data") as data_tab:
+                data = build_data_tab(hub, name, sessions)
             with gr.Tab("Submit"):
                 gr.Markdown(
                     "Log in, then upload an ONNX model and/or a CSV of predictions for the eval "
@@ -1001,6 +1004,7 @@ def build_playground_app(
             outputs=[submit_status, submit_row],
             api_name="submit",
         )
+        data.wire(data_tab)
         compare_tab.select(ui.versions, outputs=[compare_versions, model_version], api_visibility="private")
         model_tab.select(ui.versions, outputs=[compare_versions, model_version], api_visibility="private")
         compare_btn.click(

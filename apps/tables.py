@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -121,23 +121,75 @@ def comparison_html(infos: list[SubmissionInfo]) -> str:
     return '<div class="aims-compare">' + styler.to_html() + "</div>"
 
 
-def playground_cards(infos: list[tuple[PlaygroundInfo, Any, int | None]]) -> str:
-    """The hub's front page table: one row per visible playground."""
+DESCRIPTION_CHARS = 140
+
+
+def first_line(text: str, limit: int = DESCRIPTION_CHARS) -> str:
+    """A description's first non-empty line, without heading or quote marks, at most ``limit``
+    characters (plain text: the caller escapes it)."""
+    for line in text.splitlines():
+        line = line.strip().lstrip("#>").strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    return ""
+
+
+def competition_state(info: PlaygroundInfo, now: datetime) -> str:
+    """``open``, ``opens <date>``, ``closes <date>`` or ``closed`` (dates in UTC)."""
+    c = info.competition
+    if c.is_closed:
+        return "closed"
+    if c.start is not None and _utc(c.start) > now:
+        return f"opens {_utc(c.start):%Y-%m-%d}"
+    if c.deadline is not None:
+        return f"closes {_utc(c.deadline):%Y-%m-%d}"
+    return "open"
+
+
+def playground_matches(info: PlaygroundInfo, query: str) -> bool:
+    """Whether the search ``query`` (case-insensitive) is in the name, description or owner."""
+    q = query.strip().casefold()
+    return not q or any(q in text.casefold() for text in (info.name, info.description, info.owner))
+
+
+def is_mine(info: PlaygroundInfo, username: str) -> bool:
+    """The user owns the playground, co-owns it or is a member."""
+    return info.owner == username or username in info.members
+
+
+def playground_cards(
+    infos: list[tuple[PlaygroundInfo, float | None, int | None]],
+    *,
+    now: datetime | None = None,
+    empty: str = "No playgrounds yet.",
+) -> str:
+    """The hub's front page table: one row per playground, with its best score and the version
+    it serves. Everything a person wrote (names, descriptions) is HTML escaped: the table is
+    raw HTML in a ``gr.HTML``."""
     if not infos:
-        return "<p>No playgrounds yet.</p>"
+        return f"<p>{html.escape(empty)}</p>"
+    now = now or datetime.now(UTC)
     rows = []
     for info, best, serving in infos:
         name = html.escape(info.name)
-        best_text = "–" if best is None else f"{best:.4g}"
+        line = first_line(info.description)
+        about = f'<br><small class="aims-about">{html.escape(line)}</small>' if line else ""
+        metric = html.escape(info.eval_metric.label)
         rows.append(
-            f'<tr><td><a href="/p/{name}/">{name}</a>{" 🔒" if info.private else ""}</td>'
-            f"<td>{info.task_type.value}</td><td>{info.input_type.value}</td>"
-            f"<td>{html.escape(info.eval_metric.value)}: {best_text}</td><td>{info.n_submissions}</td>"
-            f"<td>{'version ' + str(serving) if serving else 'no'}</td></tr>"
+            f'<tr><td><a href="/p/{name}/"><b>{name}</b></a>{" 🔒" if info.private else ""}{about}</td>'
+            f"<td>{html.escape(info.owner)}</td>"
+            f"<td>{info.input_type.value} · {info.task_type.value}</td>"
+            f"<td>{metric}: {fmt(best)}</td>"
+            f"<td>{html.escape(competition_state(info, now))}</td>"
+            f"<td>{info.n_participants:,}</td><td>{info.n_submissions:,}</td>"
+            f"<td>{'version ' + str(serving) if serving else '—'}</td></tr>"
         )
     return (
-        '<table class="aims-playgrounds"><thead><tr><th>playground</th><th>task</th><th>data</th>'
-        "<th>best score</th><th>submissions</th><th>deployed</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+        '<table class="aims-playgrounds"><thead><tr><th>playground</th><th>owner</th><th>data · task</th>'
+        "<th>best score</th><th>competition</th><th>participants</th><th>submissions</th>"
+        "<th>deployed</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)

@@ -356,7 +356,12 @@ def mount_web(app: FastAPI, hub: Hub, *, serve_url: str | None, hub_url: str) ->
     async def lifespan(app_: Any) -> Any:
         async with outer(app_) as state:
             front_app["app"] = await mount_gradio(
-                front, settings, playground_apps._stack, playground_apps.upload_limit, uploads=False
+                # Signed-in users upload a new playground's data; visitors upload nothing here.
+                front,
+                settings,
+                playground_apps._stack,
+                playground_apps.upload_limit,
+                uploads=True,
             )
             await playground_apps.start()
             try:

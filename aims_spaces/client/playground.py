@@ -48,6 +48,7 @@ from ..domain import (
 from ..errors import EvaluationFailed, InvalidEvalData, InvalidModel, InvalidSpec
 from .conversion import convert
 from .conversion.sklearn import load_skops
+from .data import download_data, get_data_info, get_sample_submission, upload_data
 from .http import HubClient, default_client
 from .predictor import OnnxPredictor
 
@@ -286,6 +287,27 @@ class ModelPlayground:
             self.client.request("POST", self._path("/eval-data"), files=files)
         )
         return self._info
+
+    # --- training data (the Data tab) -----------------------------------------------------------
+
+    def upload_data(
+        self, data: Any, target: str | None = None, descriptions: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Hand out training data (owner or co-owner): a table with its target column, or media
+        files with their labels; ``descriptions`` says what each column means."""
+        return upload_data(self, data, target=target, descriptions=descriptions)
+
+    def download_data(self, format: str = "pandas") -> Any:
+        """The training data: a DataFrame, or a ``datasets.Dataset`` with ``format="datasets"``."""
+        return download_data(self, format=format)
+
+    def get_data_info(self) -> dict[str, Any] | None:
+        """Rows, columns (with the owner's descriptions) and target of the training data."""
+        return get_data_info(self)
+
+    def get_sample_submission(self) -> pd.DataFrame:
+        """What a predictions file must look like: one ``prediction`` per eval row."""
+        return get_sample_submission(self)
 
     def get_eval_features(self) -> pd.DataFrame:
         return parquet_to_frame(

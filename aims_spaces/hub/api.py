@@ -55,6 +55,7 @@ from ..errors import (
     http_status,
 )
 from .access import Caller
+from .api_data import data_router
 from .competition import MAX_DAILY_LIMIT, MAX_FINAL_SELECTIONS, MAX_TEAM_SIZE
 from .invitations import MAX_INVITATION_HOURS, MAX_INVITATION_USES, MAX_ROSTER
 from .service import Hub
@@ -81,6 +82,7 @@ def _parse_json(model: type[M], text: str, what: str) -> M:
 
 
 UPLOADS = re.compile(r"^/api/playgrounds(?:/[^/]+/(?:submissions|eval-data))?/?$")  # POST: files
+DATA_UPLOADS = re.compile(r"^/api/playgrounds/[^/]+/data/?$")  # PUT: training data (api_data.py)
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_WRITES = frozenset({"/api/login", "/api/signup"})
 
@@ -98,7 +100,7 @@ def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
 class RequestGuard:
     """Every REST request is checked before its body is read: a write must come with a valid
     API token (so a stranger's upload is refused unread), and a body may be at most the size its
-    endpoint takes — ``max_upload_mb`` for the two upload endpoints, ``max_request_kb`` for the
+    endpoint takes — ``max_upload_mb`` for the upload endpoints, ``max_request_kb`` for the
     rest. The caller found here is handed to the endpoint, which does not look it up again."""
 
     def __init__(self, app: ASGIApp, hub: Hub) -> None:
@@ -125,7 +127,7 @@ class RequestGuard:
                 await _error_response(e)(scope, receive, send)
                 return
             scope.setdefault("state", {})["aims_caller"] = caller
-        if method == "POST" and UPLOADS.match(path):
+        if (method == "POST" and UPLOADS.match(path)) or (method == "PUT" and DATA_UPLOADS.match(path)):
             limit, setting = settings.max_upload_bytes, "AIMS_MAX_UPLOAD_MB"
         else:
             limit, setting = settings.max_request_bytes, "AIMS_MAX_REQUEST_KB"
@@ -797,6 +799,7 @@ def create_app(hub: Hub) -> FastAPI:
         hub.deployments.undeploy(who, name)
         return Response(status_code=204)
 
+    api.include_router(data_router(hub, limits))
     app.include_router(api)
 
     @app.api_route(

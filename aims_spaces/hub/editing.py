@@ -184,6 +184,7 @@ class Editing:
                 len(labels), public_fraction, np.random.default_rng(secrets.randbits(64))
             )
         new_id = self.evaldata.save(labels=labels, is_public=is_public, features=features, example=example)
+        self.evaldata.carry_training(old_id, new_id)  # the training data stays
         rescore = eval_labels is not None or eval_features is not None
         what = ", ".join(
             part
@@ -209,6 +210,7 @@ class Editing:
                 s.flush()
                 info = self.playgrounds.info(s, pg, caller)
         except BaseException:
+            self.evaldata.carry_training(new_id, old_id)
             self.evaldata.delete(new_id)
             raise
         self.evaldata.delete(old_id)

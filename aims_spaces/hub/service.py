@@ -23,6 +23,7 @@ from .settings import Settings
 from .storage import ArtifactStore
 from .submissions import Submissions
 from .teams import Teams
+from .training_data import TrainingData
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Hub:
     teams: Teams
     invitations: Invitations
     editing: Editing
+    training_data: TrainingData
 
     @classmethod
     def open(cls, settings: Settings) -> Hub:
@@ -76,6 +78,7 @@ class Hub:
             teams=Teams(registry, playgrounds, submissions),
             invitations=Invitations(registry, playgrounds, accounts, settings),
             editing=Editing(registry, playgrounds, submissions, evaldata),
+            training_data=TrainingData(registry, playgrounds, evaldata, settings),
         )
 
     def close(self) -> None:

@@ -54,6 +54,21 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+def download(page: Page, button: str) -> str:
+    """Click a Gradio DownloadButton and return the downloaded file's text. The button holds its
+    file only once the event that fills it has finished: click again until it downloads."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(20):
+        try:
+            with page.expect_download(timeout=3_000) as got:
+                page.get_by_role("button", name=button).click()
+        except PlaywrightTimeout:
+            continue
+        return Path(got.value.path()).read_text()
+    raise AssertionError(f"the {button!r} button never downloaded a file")
+
+
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sklearn.linear_model import LogisticRegression
 
 from aims_spaces.client.conversion import convert
-from tests.apps.conftest import screenshot
+from tests.apps.conftest import download, screenshot
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 CLASSES = re.compile("setosa|versicolor|virginica")
@@ -72,9 +72,9 @@ def test_participant_logs_in_uploads_a_model_and_sees_its_row(
 
     page.get_by_role("tab", name="Submit").click()
     # A file input leaves the page once it holds a file: fill them from the last one.
-    page.locator("input[type=file]").nth(2).set_input_files(str(skops_path))
-    page.locator("input[type=file]").nth(1).set_input_files(str(csv_path))
-    page.locator("input[type=file]").nth(0).set_input_files(str(onnx_path))
+    page.get_by_role("tabpanel").locator("input[type=file]").nth(2).set_input_files(str(skops_path))
+    page.get_by_role("tabpanel").locator("input[type=file]").nth(1).set_input_files(str(csv_path))
+    page.get_by_role("tabpanel").locator("input[type=file]").nth(0).set_input_files(str(onnx_path))
     page.get_by_label("description").fill("from the browser")
     page.get_by_label("custom metadata (JSON)").fill('{"team": "green"}')
     page.get_by_role("button", name="Submit", exact=True).click()
@@ -102,7 +102,7 @@ def test_bad_input_in_the_ui_is_explained_and_changes_nothing(
 
     wrong = tmp_path / "model.txt"
     wrong.write_text("not a model")
-    page.locator("input[type=file]").nth(0).set_input_files(str(wrong))
+    page.get_by_role("tabpanel").locator("input[type=file]").nth(0).set_input_files(str(wrong))
     page.get_by_role("button", name="Submit", exact=True).click()
     expect(page.get_by_text("choose an .onnx model file")).to_be_visible()
 
@@ -112,7 +112,7 @@ def test_bad_input_in_the_ui_is_explained_and_changes_nothing(
     page.get_by_role("tab", name="Submit").click()
     original = tmp_path / "model.skops"
     original.write_bytes(b"PK\x03\x04 a skops file")
-    page.locator("input[type=file]").nth(0).set_input_files(str(original))
+    page.get_by_role("tabpanel").locator("input[type=file]").nth(0).set_input_files(str(original))
     page.get_by_role("button", name="Submit", exact=True).click()
     expect(page.get_by_text("the hub takes models as ONNX")).to_be_visible()
 
@@ -120,7 +120,7 @@ def test_bad_input_in_the_ui_is_explained_and_changes_nothing(
     page.get_by_role("tab", name="Submit").click()
     short = tmp_path / "short.csv"
     short.write_text("prediction\nsetosa\nvirginica\n")
-    page.locator("input[type=file]").nth(1).set_input_files(str(short))
+    page.get_by_role("tabpanel").locator("input[type=file]").nth(1).set_input_files(str(short))
     page.get_by_role("button", name="Submit", exact=True).click()
     expect(page.get_by_text(re.compile(r"2 rows but the eval data has \d+"))).to_be_visible()
 
@@ -245,9 +245,7 @@ def test_a_team_is_made_on_the_page_and_its_final_entry_decides_the_standing(pag
     expect(page.get_by_text("The competition is").locator("visible=true").first).to_contain_text("closed")
     table = page.get_by_role("grid").filter(has_text="owls").locator("visible=true").first
     expect(table).to_contain_text(str(second.version))
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download the standings (CSV)").click()
-    lines = open(download.value.path()).read().splitlines()
+    lines = download(page, "Download the standings (CSV)").splitlines()
     assert len(lines) == 2 and lines[1].split(",")[1:5] == [
         "owls <b>",
         "owls <b>",

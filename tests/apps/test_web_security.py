@@ -238,7 +238,8 @@ def test_bodies_without_a_length_are_bounded_too(hub):
 
 def test_visitors_upload_only_where_a_demo_takes_files(hub, demos, web_iris):
     files = {"files": ("x.png", b"\x89PNG" + b"\x00" * 100)}
-    assert httpx.post(f"{hub.url}/gradio_api/upload", files=files).status_code == 404  # the front page
+    r = httpx.post(f"{hub.url}/gradio_api/upload", files=files)  # the front page: signed-in users only
+    assert r.status_code == 401 and "log in" in r.json()["error"]["message"]
     r = httpx.post(f"{hub.url}/p/web-iris/gradio_api/upload", files=files)  # a tabular app: Submit only
     assert r.status_code == 401 and "log in" in r.json()["error"]["message"]
     assert httpx.post(f"{hub.url}/p/digits/gradio_api/upload", files=files).status_code == 200
