@@ -54,10 +54,6 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-class InvitationNotValid(NotFound):
-    """Reported as a 404: an unknown, expired or used-up link looks the same to its holder."""
-
-
 class SignupLimiter:
     """Sign-ups per client address in a sliding window (each account costs a password hash and
     a row, so one address may not make thousands)."""
@@ -276,9 +272,8 @@ class Invitations:
     # --- helpers -----------------------------------------------------------------------------
 
     def _valid(self, s: Any, code: str | None, lock: bool = False) -> tuple[InvitationRow, PlaygroundRow]:
-        invalid = InvitationNotValid(
-            "this invitation link is not valid (expired, used up, revoked or mistyped)"
-        )
+        # An unknown, expired, used-up or revoked link looks the same to its holder.
+        invalid = NotFound("this invitation link is not valid (expired, used up, revoked or mistyped)")
         if not isinstance(code, str) or not 16 <= len(code) <= 128:
             raise invalid
         q = select(InvitationRow).where(InvitationRow.code_hash == _hash(code))
