@@ -10,7 +10,7 @@ doubles as an example to copy::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from aims_spaces import ModelPlayground
 from aims_spaces.client import HubClient
@@ -251,22 +251,44 @@ DEMOS: dict[str, Callable[[HubClient], ModelPlayground]] = {
 }
 
 
-def seed_demos(client: HubClient) -> list[ModelPlayground]:
-    """Create every demo playground that does not exist yet."""
+def seed_demos(
+    client: HubClient,
+    names: Collection[str] | None = None,
+    *,
+    rebuild: Collection[str] = (),
+    on_ready: Callable[[str], None] | None = None,
+) -> list[ModelPlayground]:
+    """Create the demo playgrounds (``names``, default all) that do not exist yet. Those in
+    ``rebuild`` are deleted first when they exist (left half-made by an interrupted start).
+    ``on_ready(name)`` is called as each one is complete (scored and deployed)."""
     existing = {p["name"] for p in client.request("GET", "/api/playgrounds")}
     made = []
     for name, build in DEMOS.items():
-        if name in existing:
+        if names is not None and name not in names:
             continue
+        if name in existing:
+            if name not in rebuild:
+                continue
+            ModelPlayground(name=name, client=client).delete()
+            log.info("demo playground %r was left half-made: building it again", name)
         made.append(build(client))
         log.info("demo playground %r ready", name)
+        if on_ready is not None:
+            on_ready(name)
     return made
 
 
-def seed_demos_at(url: str, token: str | None) -> list[ModelPlayground]:
+def seed_demos_at(
+    url: str,
+    token: str | None,
+    names: Collection[str] | None = None,
+    *,
+    rebuild: Collection[str] = (),
+    on_ready: Callable[[str], None] | None = None,
+) -> list[ModelPlayground]:
     """:func:`seed_demos` as the admin whose ``token`` is given, on the hub at ``url``."""
     client = HubClient(url, token=token)
     try:
-        return seed_demos(client)
+        return seed_demos(client, names, rebuild=rebuild, on_ready=on_ready)
     finally:
         client.close()

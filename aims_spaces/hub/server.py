@@ -7,10 +7,12 @@ layer stays free of them.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from . import runtime
@@ -122,7 +124,7 @@ class HubServer:
             forwarded_allow_ips=self.settings.forwarded_allow_ips or "",
         )
         server = uvicorn.Server(config)
-        if self.settings.seed_demos and self.first_start_token:
+        if self.settings.seed_demos:
             threading.Thread(
                 target=self._seed_demos, args=(server,), name="aims-seed-demos", daemon=True
             ).start()
@@ -137,17 +139,52 @@ class HubServer:
         server.run()
 
     def _seed_demos(self, server: Any) -> None:
-        from apps.demos import seed_demos_at
+        """Create the demo playgrounds not made yet. ``<home>/demos.json`` records the finished
+        ones, so a start that dies half-way is resumed at the next (a half-made demo is built
+        again) and a demo its owner deleted later stays deleted."""
+        from apps.demos import DEMOS, seed_demos_at
 
+        assert self.hub is not None
         while not server.started:
             if server.should_exit:
                 return
             time.sleep(0.1)
+        record = self.settings.home / "demos.json"
+        existing = set(self.hub.playgrounds.names())
+        if record.exists():
+            done = set(json.loads(record.read_text()).get("done", []))
+            rebuild = {n for n in DEMOS if n not in done and n in existing}
+        elif self.first_start_token:
+            done, rebuild = set(), set()
+        else:  # a hub from before the record: what exists is done, what is missing is made
+            done, rebuild = {n for n in DEMOS if n in existing}, set()
+        pending = [n for n in DEMOS if n not in done]
+        _write_json(record, {"done": sorted(done)})
+        if not pending:
+            return
+        token = self.hub.accounts.service_token(self.settings.admin_username, "demo playgrounds")
+        if token is None:
+            log.warning("no admin account to create the demo playgrounds with; skipped")
+            return
+
+        def ready(name: str) -> None:
+            done.add(name)
+            _write_json(record, {"done": sorted(done)})
+
         try:
-            made = seed_demos_at(f"http://127.0.0.1:{self.settings.port}", self.first_start_token)
+            made = seed_demos_at(
+                f"http://127.0.0.1:{self.settings.port}", token, pending, rebuild=rebuild, on_ready=ready
+            )
             print(f"demo playgrounds ready: {', '.join(pg.name for pg in made)}", flush=True)
-        except Exception:  # demos are a convenience; a failure must not take the hub down
+        except Exception as e:  # demos are a convenience; a failure must not take the hub down
             log.exception("could not create the demo playgrounds")
+            print(
+                f"the demo playgrounds could not all be made ({type(e).__name__}); the next start "
+                "makes the missing ones (set AIMS_SEED_DEMOS=false to skip them)",
+                flush=True,
+            )
+        finally:
+            self.hub.accounts.revoke_service_token(token)
 
     def stop(self) -> None:
         if self.queue is not None:
@@ -163,6 +200,12 @@ class HubServer:
             (self.settings.home / runtime.RUN_FILE).unlink(missing_ok=True)
         if self.hub is not None:
             self.hub.close()
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
 
 
 def run(settings: Settings | None = None) -> None:

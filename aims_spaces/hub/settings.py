@@ -212,7 +212,9 @@ class Settings(BaseSettings, LimitFields):
         default=0.5, ge=0, description="How long a request waits for others to batch with."
     )
     seed_demos: bool = Field(
-        default=True, description="On the first start, create demo playgrounds with scored models."
+        default=True,
+        description="Create the demo playgrounds with scored models; a start interrupted while making "
+        "them finishes them at the next (AIMS_HOME/demos.json records the finished ones).",
     )
     admin_username: str = Field(default="admin", description="User created on the first start.")
 

@@ -177,3 +177,43 @@ def test_two_hubs_run_side_by_side_with_default_ports(tmp_path, iris):
         if intruder.poll() is None:
             intruder.kill()
         a.stop()
+
+
+def test_a_first_start_killed_while_seeding_comes_back_with_all_six_demos(tmp_path):
+    """Demo seeding is resumable: a hub killed (Ray and all) after its first demo comes back,
+    rebuilds the demo it was making and makes the rest, with scored and deployed models."""
+    from aims_spaces.client.http import HubClient
+
+    port, serve_port = free_port(), free_port()
+    env = {"AIMS_SEED_DEMOS": "true"}
+    first = HubProcess(tmp_path / "home", port=port, serve_port=serve_port, env=env)
+    first.start()
+    record = first.home / "demos.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if record.exists() and json.loads(record.read_text())["done"]:
+            break
+        time.sleep(0.2)
+    first.crash()  # a power cut in the middle of the second demo
+    assert 1 <= len(json.loads(record.read_text())["done"]) < 6
+
+    second = HubProcess(tmp_path / "home", port=port, serve_port=serve_port, env=env)
+    try:
+        second.start()
+        deadline = time.monotonic() + 420
+        while time.monotonic() < deadline and len(json.loads(record.read_text())["done"]) < 6:
+            time.sleep(1)
+        assert sorted(json.loads(record.read_text())["done"]) == sorted(
+            ["iris", "diabetes", "reviews", "digits", "tones", "motion"]
+        ), second.log()[-3000:]
+        admin = HubClient(second.url, token=second.admin_token)
+        names = sorted(p["name"] for p in admin.request("GET", "/api/playgrounds"))
+        assert names == ["diabetes", "digits", "iris", "motion", "reviews", "tones"]
+        for name in names:
+            subs = admin.request("GET", f"/api/playgrounds/{name}/submissions")
+            assert subs and all(s["status"] == "scored" for s in subs), name
+            assert admin.request("GET", f"/api/playgrounds/{name}/deployment")["version"] == 1, name
+        # The hub's own seeding token is gone again.
+        assert all(t["name"] != "demo playgrounds" for t in admin.request("GET", "/api/tokens"))
+    finally:
+        second.stop()
