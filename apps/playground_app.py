@@ -10,7 +10,6 @@ own, Space-style. Callbacks only turn widget values into service calls and servi
 from __future__ import annotations
 
 import base64
-import hashlib
 import inspect
 import json
 import keyword
@@ -54,7 +53,7 @@ from aims_spaces.hub.access import Caller
 from aims_spaces.hub.submissions import SubmissionUpload, original_format
 
 from . import tables
-from .data_tab import build_data_tab
+from .data_tab import build_data_tab, download_file
 from .session import Sessions, cache_policy
 
 log = logging.getLogger(__name__)
@@ -253,7 +252,7 @@ class PlaygroundUI:
             lambda: self.hub.leaderboards.get(caller, self.name, Board.COMPETITION.value, metadata=False)
         )
         data = standings_frame(board).to_csv(index=False).encode()
-        return str(_download_file(self.hub, f"{self.name}-standings.csv", data))
+        return str(download_file(self.hub, f"{self.name}-standings.csv", data))
 
     # --- teams and final entries -------------------------------------------------------------
 
@@ -417,7 +416,7 @@ class PlaygroundUI:
             except AimsError:  # not this caller's file before the close: no download button
                 data = None
             if data is not None:
-                path = _download_file(self.hub, f"{self.name}-v{info.version}.onnx", data)
+                path = download_file(self.hub, f"{self.name}-v{info.version}.onnx", data)
         return meta, scores, gr.update(value=str(path) if path else None, visible=path is not None)
 
     def deploy(self, version: str | None, request: gr.Request) -> str:
@@ -528,27 +527,6 @@ def _upload(
     if predictions_file:
         upload.predictions = _read_predictions_csv(predictions_file, limits)
     return upload
-
-
-def _download_file(hub: Hub, filename: str, data: bytes) -> Path:
-    """A file for a download button, in one folder of the hub's own (named by its content, so
-    asking again reuses it; files older than the web cache's age are removed on the way). Gradio
-    copies it into its cache, which expires the same way."""
-    folder = hub.settings.home / "gradio" / "downloads"
-    folder.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - hub.settings.web_cache_max_age_s
-    for old in folder.glob("*/*"):
-        try:
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-                old.parent.rmdir()
-        except OSError:  # removed meanwhile, or the folder is not empty yet
-            pass
-    path = folder / hashlib.sha256(data).hexdigest()[:32] / filename
-    path.parent.mkdir(exist_ok=True)
-    if not path.exists():
-        path.write_bytes(data)
-    return path
 
 
 PAGE_NAMES = ("overview", "rules", "data", "evaluation")

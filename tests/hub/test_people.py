@@ -174,3 +174,20 @@ def test_passwords_are_changed_by_their_user_and_reset_by_an_admin(service):
     with pytest.raises(AuthenticationRequired):
         service.hub.accounts.authenticate(one.token)
     service.hub.accounts.login("pat", new)
+
+
+def test_what_people_send_is_bounded(service, course, iris):
+    """Every new input of the people and team services has a bound, and passing it is a 4xx."""
+    with pytest.raises(InvalidInput, match="at most 500"):
+        service.hub.invitations.import_roster(course, "course", [{"username": f"u{i}"} for i in range(501)])
+    with pytest.raises(InvalidInput, match="at most 1024"):
+        service.hub.invitations.signup("longpw", "x" * 1025, code="c" * 20)
+    with pytest.raises(InvalidInput, match="not an e-mail"):
+        service.hub.invitations.signup("mail", "password-m", code="c" * 20, email="a" * 300 + "@x.org")
+    with pytest.raises(NotFound):
+        service.hub.invitations.peek("c" * 129)  # codes longer than any we make are not looked up
+    service.playground(course, "open-course", iris)
+    with pytest.raises(InvalidSpec, match="longer than 64"):
+        service.hub.teams.create(course, "open-course", "t" * 65)
+    with pytest.raises(InvalidSpec, match="longer than 50,000"):
+        service.hub.editing.update(course, "open-course", pages={"rules": "r" * 50_001})
