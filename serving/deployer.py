@@ -76,8 +76,31 @@ class RayServeDeployer:
             max_body_bytes=s.max_predict_bytes,
             decode_limits=s.decode_limits.model_dump(mode="json"),
         )
-        serve.run(build_app(config), name=APP_NAME, route_prefix="/")
+        deadline = time.monotonic() + s.serve_start_timeout_s
+        try:
+            serve.run(build_app(config), name=APP_NAME, route_prefix="/")
+        except TimeoutError:
+            # serve.run gives its proxies a fixed 60 s to report the app's replicas up. A first
+            # start on a cold, busy machine (every worker compiling its imports) can need more:
+            # the deployment is under way, so keep waiting up to our own limit.
+            log.info("the model server is still starting; waiting up to %.0f s", s.serve_start_timeout_s)
+            self._wait_serving(deadline)
         log.info("predictions served at %s/<playground>/predict", self.predict_base_url)
+
+    def _wait_serving(self, deadline: float) -> None:
+        from ray.serve.context import _get_global_client
+
+        client = _get_global_client()
+        while True:
+            try:
+                client.wait_for_proxies_serving()
+                return
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise DeploymentFailed(
+                        f"the model server (Ray Serve) did not become ready within "
+                        f"{self.settings.serve_start_timeout_s:.0f} s"
+                    ) from None
 
     def predict_url(self, playground: str) -> str:
         return f"{self.predict_base_url}/{playground}/predict"

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import stat
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -233,6 +234,8 @@ def prepare(settings: Settings) -> Runtime:
         "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30",
         "RAY_SERVE_HAPROXY_STARTUP_TIMEOUT_S": "60",
     }
+    if not sys.stdout.isatty():
+        env["RAY_COLOR_PREFIX"] = "0"  # a log file gets plain "(Worker pid=…)" prefixes
     ray_dir = None
     if not settings.ray_address:
         # A cluster of one machine: every Ray service listens on loopback only, and keeps its

@@ -7,14 +7,20 @@ layer stays free of them.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import re
+import socket
+import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
+from ..errors import DeploymentFailed
 from . import runtime
 from .service import Hub
 from .settings import Settings
@@ -48,8 +54,36 @@ def start_ray(settings: Settings, temp_dir: str | None = None) -> str | None:
         if temp_dir:
             kwargs["_temp_dir"] = temp_dir
         context = ray.init(address="local", num_cpus=settings.ray_num_cpus or os.cpu_count() or 2, **kwargs)
+        _quiet_ray_noise()
         return str(context.address_info.get("session_dir") or "") or None
+    _quiet_ray_noise()
     return None
+
+
+# Lines Ray's processes print at every start that tell a user nothing they can act on.
+_NOISE = re.compile(r"Throughput optimized Ray Serve enabled|^\s*•\s|^\s*$")
+
+
+def _quiet_ray_noise() -> None:
+    """Drop Serve's start-up banner from the worker output Ray relays to this process, and its
+    driver-side INFO lines ("Started Serve", "New http_options ... will not be applied": the hub
+    starts Serve and then deploys, so Serve always says so); warnings and errors still show."""
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)
+    try:  # Ray's relay of worker output is internal; without it only the banner shows again
+        from ray._private import worker
+
+        dispatcher = worker.global_worker_stdstream_dispatcher
+        relay = dict(dispatcher.handlers)["ray_print_logs"]
+    except (AttributeError, ImportError, KeyError, TypeError, ValueError):
+        return
+
+    def filtered(data: dict[str, Any]) -> None:
+        lines = [line for line in data.get("lines", []) if not _NOISE.search(line)]
+        if lines:
+            relay({**data, "lines": lines})
+
+    dispatcher.remove_handler("ray_print_logs")
+    dispatcher.add_handler("ray_print_logs", filtered)
 
 
 class HubServer:
@@ -71,6 +105,7 @@ class HubServer:
         self.hub = hub
         # Ray reads its configuration when imported: prepare it first.
         self.runtime = runtime.prepare(self.settings)
+        check_ports(self.settings)  # after the previous run's leftovers are stopped
         os.environ.update(self.runtime.environment)
         if self.runtime.environment.get("RAY_AUTH_MODE") == "token":
             os.environ.pop("RAY_AUTH_TOKEN", None)  # it would win over our token file
@@ -208,14 +243,67 @@ def _write_json(path: Path, value: Any) -> None:
     os.replace(tmp, path)
 
 
+class PortInUse(OSError):
+    def __init__(self, port: int, setting: str) -> None:
+        super().__init__(f"port {port} is in use")
+        self.port, self.setting = port, setting
+
+
+def check_ports(settings: Settings) -> None:
+    """Fail before starting anything when a port the hub must listen on is taken."""
+    wanted = [(settings.port, "AIMS_PORT")]
+    if not settings.ray_address:  # else Serve listens on the cluster's head, not here
+        wanted.append((settings.serve_port, "AIMS_SERVE_PORT"))
+    for port, setting in wanted:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((settings.host if setting == "AIMS_PORT" else settings.serve_host, port))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise PortInUse(port, setting) from e
+                raise
+
+
+def start_failure(e: BaseException) -> str:
+    """One line for a start that could not finish: what failed and what to do."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(e, PortInUse):
+        return f"{e}: stop what uses it, or choose another port with {e.setting}"
+    if isinstance(e, DeploymentFailed):
+        return (
+            f"{e}: the machine may be too busy; start again (a new start "
+            "goes on where this one stopped), or raise AIMS_SERVE_START_TIMEOUT_S"
+        )
+    if isinstance(e, SQLAlchemyError):
+        return f"the database could not be opened ({type(e).__name__}): check AIMS_DATABASE_URL"
+    if isinstance(e, PermissionError):
+        return f"a file could not be written ({e}): check AIMS_HOME and its permissions"
+    return f"{type(e).__name__}: {str(e)[:300]}; start again, and if it fails the same way, see the details"
+
+
 def run(settings: Settings | None = None) -> None:
-    """Start the hub and serve until interrupted."""
+    """Start the hub and serve until interrupted. A start that cannot finish prints one line
+    (what failed, what to do), keeps the traceback in ``<home>/start-error.log`` and exits 1."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    server = HubServer(settings or Settings())
+    settings = settings or Settings()
+    server = HubServer(settings)
     try:
         server.start()
+    except Exception as e:
+        details = settings.home / "start-error.log"
+        try:
+            details.write_text(traceback.format_exc())
+        except OSError:
+            details = None
+        server.stop()
+        where = f" (details: {details})" if details else ""
+        print(f"aims_spaces could not start: {start_failure(e)}{where}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    try:
         server.serve()
     finally:
         server.stop()

@@ -94,6 +94,12 @@ class Settings(BaseSettings, LimitFields):
     predict_timeout_s: float = Field(
         default=30, gt=0, description="Limit for one prediction call of a served model."
     )
+    serve_start_timeout_s: float = Field(
+        default=300,
+        gt=0,
+        description="How long a start waits for the model server (Ray Serve's proxy and replicas) "
+        "to answer; a first start on a busy or cold machine can take minutes.",
+    )
     daily_submission_limit: int = Field(
         default=5,
         ge=1,

@@ -57,7 +57,7 @@ class HubProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.home.parent / f"{self.home.name}-hub.log"
 
-    def start(self, timeout: float = 180) -> HubProcess:
+    def start(self, timeout: float = 420) -> HubProcess:
         env = dict(os.environ)
         env.update(
             AIMS_HOME=str(self.home),

@@ -1,0 +1,55 @@
+"""What a person starting the hub reads: one line when a start cannot finish, a log file without
+colour codes or Serve's start-up chatter."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from aims_spaces.errors import DeploymentFailed
+from aims_spaces.hub.server import PortInUse, start_failure
+from aims_spaces.hub.settings import Settings
+from aims_spaces.hub.testing import HubProcess, free_port
+
+pytestmark = pytest.mark.hub
+
+
+def test_a_start_on_a_taken_port_says_so_in_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        proc = HubProcess(tmp_path / "home", port=port, command=[sys.executable, "app.py"])
+        with pytest.raises(RuntimeError, match="hub exited with 1"):
+            proc.start(timeout=120)
+        lines = [line for line in proc.log().splitlines() if line.strip()]
+        assert lines[-1] == (
+            f"aims_spaces could not start: port {port} is in use: stop what uses it, or choose "
+            f"another port with AIMS_PORT (details: {tmp_path / 'home' / 'start-error.log'})"
+        )
+        assert not any("Traceback" in line for line in lines)
+        assert "PortInUse" in (tmp_path / "home" / "start-error.log").read_text()
+        assert not (tmp_path / "home" / "run.json").exists()  # nothing left running
+
+
+def test_each_failure_names_what_to_do() -> None:
+    assert "AIMS_SERVE_PORT" in start_failure(PortInUse(8000, "AIMS_SERVE_PORT"))
+    slow = start_failure(DeploymentFailed("the model server (Ray Serve) did not become ready within 300 s"))
+    assert slow.startswith("the model server (Ray Serve) did not become ready within 300 s: ")
+    assert "AIMS_SERVE_START_TIMEOUT_S" in slow and "start again" in slow
+    from sqlalchemy.exc import OperationalError
+
+    assert "AIMS_DATABASE_URL" in start_failure(OperationalError("connect", {}, Exception("refused")))
+    assert "start again" in start_failure(RuntimeError("boom"))
+    assert Settings(serve_start_timeout_s=600).serve_start_timeout_s == 600
+
+
+def test_the_log_file_has_no_colour_codes_nor_serves_start_up_chatter(hub: HubProcess) -> None:
+    text = hub.log_path.read_text(errors="replace")
+    assert "aims_spaces hub running at" in text
+    assert "\x1b[" not in text
+    for chatter in ("will not be applied", "Throughput optimized Ray Serve", "Started Serve in namespace"):
+        assert chatter not in text, chatter
