@@ -13,6 +13,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
+from fastapi_offline import FastAPIOffline
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
@@ -374,7 +375,13 @@ CallerDep = Annotated[Caller | None, Depends(_caller)]
 
 
 def create_app(hub: Hub) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI from the hub itself (fastapi-offline ships its assets), so /docs works with no
+    # network; the assets sit under /docs/ (outside the web UI's guard). No ReDoc: its page
+    # fetches its logo from a CDN.
+    app = FastAPIOffline(
+        redoc_url=None,
+        static_url="/docs/assets",
+        favicon_url="/docs/assets/favicon.png",
         title="aims_spaces hub",
         version=__version__,
         description="Playgrounds, fairly scored leaderboards and model submissions. "
