@@ -34,4 +34,3 @@ def test_the_hub_serves_its_openapi_and_docs(hub):
     assert httpx.get(f"{hub.url}/docs").status_code == 200
     live = httpx.get(f"{hub.url}/openapi.json").json()
     assert "/api/playgrounds/{name}/submissions" in live["paths"]
-

@@ -113,6 +113,13 @@ class Settings(BaseSettings, LimitFields):
         description="Significant digits of the scores participants see while a competition is "
         "open (full precision after the close; empty for full precision always).",
     )
+    score_decimals: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Decimal places of every score the web pages show (boards, intervals, Compare, "
+        "the Model tab; the standings CSV keeps full precision).",
+    )
     token_ttl_days: float = Field(
         default=90, gt=0, description="API tokens (aims login, created users) expire after this many days."
     )
