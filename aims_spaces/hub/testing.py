@@ -242,3 +242,87 @@ def copy_scored_submission(home: Path, playground: str, description: str, total:
             s.get(PlaygroundRow, first.playground_id).next_version = total + 1
     finally:
         registry.dispose()
+
+
+def postgres_bin() -> Path | None:
+    """The folder holding ``initdb`` and ``pg_ctl``: on PATH, or Debian's versioned folder."""
+    import shutil
+
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    return versions[-1].parent if versions else None
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster in ``folder`` on a free loopback port, for tests and
+    benchmarks. PostgreSQL refuses to run as root, so as root the cluster runs as the
+    ``postgres`` system user (Debian's package makes it).
+
+        with PostgresServer(tmp_path / "pg") as pg:
+            url = pg.create_database("aims")
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.bin = postgres_bin()
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL's server is not installed (apt-get install postgresql)")
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self._databases = 0
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        assert self.bin is not None
+        command = [str(self.bin / args[0]), *args[1:]]
+        if self.user:
+            command = ["runuser", "-u", self.user, "--", *command]
+        return subprocess.run(command, check=check, capture_output=True, text=True, timeout=120)
+
+    def start(self) -> PostgresServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            import pwd
+
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.folder, entry.pw_uid, entry.pw_gid)
+            # runuser keeps the caller's working directory; one the user cannot enter stops initdb
+            os.chmod(self.folder, 0o700)
+        try:
+            self._run("initdb", "-D", str(self.data), "-U", "aims", "--auth=trust", "-E", "UTF8", "--no-sync")
+            options = (
+                f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.folder} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+                "-c shared_buffers=64MB"
+            )
+            log = str(self.folder / "log")
+            self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+        except subprocess.CalledProcessError as e:
+            raise RuntimeError(f"PostgreSQL did not start: {e.stderr or e.stdout}") from None
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://aims@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str | None = None) -> str:
+        """A new, empty database; returns its SQLAlchemy URL."""
+        import psycopg
+
+        self._databases += 1
+        name = name or f"test_{self._databases}"
+        dsn = f"host=127.0.0.1 port={self.port} user=aims dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.data.exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
+
+    def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

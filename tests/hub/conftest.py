@@ -8,9 +8,12 @@ Everything else (registry, artifact store, eval-data repo, access, quotas) is th
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,6 +23,7 @@ from aims_spaces.domain import EvaluationJob, PlaygroundInfo, PlaygroundSpec, Ro
 from aims_spaces.hub import Hub, Settings
 from aims_spaces.hub.access import Caller
 from aims_spaces.hub.submissions import SubmissionUpload
+from aims_spaces.hub.testing import PostgresServer
 from evaluators.jobs import run_job
 from serving.model_server import ModelServer
 
@@ -116,9 +120,32 @@ class Service:
         return self.hub.submissions.submit(caller, name, upload)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster for the session; each test gets a database of its own."""
+    folder = Path(tempfile.mkdtemp(prefix="aims-pg-"))  # not under pytest's root-only temp folder
+    server = PostgresServer(folder).start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Each service-layer test runs on SQLite (the default file) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
+
+
 @pytest.fixture
-def service(tmp_path) -> Iterator[Service]:
-    hub = Hub.open(Settings(home=tmp_path / "home", bootstrap_samples=20, daily_submission_limit=3))
+def service(tmp_path, database_url) -> Iterator[Service]:
+    hub = Hub.open(
+        Settings(
+            home=tmp_path / "home", database_url=database_url, bootstrap_samples=20, daily_submission_limit=3
+        )
+    )
     queue = InlineQueue(hub)
     deployer = MemoryDeployer(hub.store.url)
     hub.submissions.attach_queue(queue)

@@ -1,4 +1,5 @@
-"""Accepted work survives a dying evaluator worker and a hub crash; versions stay unique."""
+"""Accepted work survives a dying evaluator worker and a hub crash (on PostgreSQL); versions
+stay unique."""
 
 from __future__ import annotations
 
@@ -22,13 +23,14 @@ pytestmark = [pytest.mark.hub, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def slow_hub(tmp_path_factory):
-    """A second hub, started with `aims serve`, whose evaluations take a few seconds: many
-    bootstrap resamples over a 20,000-row eval set give a window to kill things in."""
+def slow_hub(tmp_path_factory, postgres):
+    """A second hub, started with `aims serve` on a throwaway PostgreSQL (the session hub runs on
+    SQLite), whose evaluations take a few seconds: many bootstrap resamples over a 20,000-row
+    eval set give a window to kill things in."""
     home = tmp_path_factory.mktemp("slow-hub") / "home"
     proc = HubProcess(
         home,
-        env={"AIMS_BOOTSTRAP_SAMPLES": "8000"},
+        env={"AIMS_BOOTSTRAP_SAMPLES": "8000", "AIMS_DATABASE_URL": postgres.create_database("slow_hub")},
         command=[str(Path(sys.executable).parent / "aims"), "serve"],
     )
     proc.start()
@@ -94,6 +96,7 @@ def test_a_hub_crash_loses_no_accepted_submission_and_keeps_deployments(slow_hub
     assert sub.status is SubmissionStatus.SCORED
     assert {s.version for s in pg.list_submissions()} == before | {sub.version}
     assert not leftover.exists()
+    assert not (slow_hub.home / "registry.db").exists()  # the registry is PostgreSQL's
     # The deployment came back with the hub, serving the same model.
     assert pg.get_deployment().version == served
     after = pg.predict(rows)

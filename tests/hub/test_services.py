@@ -238,3 +238,44 @@ def test_a_model_is_run_by_the_hub_and_deployed_by_its_owner(service, iris):
     service.hub.deployments.undeploy(owner, "served")
     with pytest.raises(NotFound, match="no deployed model"):
         service.hub.deployments.get(owner, "served")
+
+
+def test_fifty_concurrent_submissions_get_distinct_versions_and_the_quota_holds(service, iris):
+    """On PostgreSQL the writers really run side by side (SQLite takes one write lock at a time):
+    versions stay distinct and gap-free, and a participant racing the daily limit gets exactly it."""
+    owner = service.user("owner")
+    service.playground(owner, "crowd", iris, daily_submission_limit=3)
+    people = [service.user(f"p{i}") for i in range(10)]
+    service.queue.hold = True  # accepted, not scored: only the registry's rules are tested
+
+    def submit(i: int) -> int:
+        entry = service.submit_predictions(people[i % 10], "crowd", iris["y_test"], submission_type="all")
+        return entry.version
+
+    with ThreadPoolExecutor(10) as pool:
+        versions = sorted(pool.map(submit, range(20)))
+    assert versions == list(range(1, 21))
+
+    def racer(_: int) -> str:
+        try:
+            service.submit_predictions(people[0], "crowd", iris["y_test"], submission_type="competition")
+            return "accepted"
+        except QuotaExceeded:
+            return "refused"
+
+    # p0 has 2 entries already (20 spread over 10 people): one more is left of today's 3.
+    with ThreadPoolExecutor(10) as pool:
+        outcomes = list(pool.map(racer, range(12)))
+    assert outcomes.count("accepted") == 1 and outcomes.count("refused") == 11
+
+    owners_burst = [service.user(f"o{i}") for i in range(5)]
+    service.playground(owner, "burst", iris, daily_submission_limit=100)
+    with ThreadPoolExecutor(10) as pool:
+        burst = sorted(
+            pool.map(
+                lambda i: service.submit_predictions(owners_burst[i % 5], "burst", iris["y_test"]).version,
+                range(50),
+            )
+        )
+    assert burst == list(range(1, 51))
+    assert len(service.queue.jobs) == 20 + 1 + 50
