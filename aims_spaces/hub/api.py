@@ -29,6 +29,7 @@ from ..core.frames import standings_frame
 from ..core.tabular import frame_to_parquet, parquet_to_frame
 from ..domain import (
     MAX_VERSION,
+    NAME_PATTERN,
     DeploymentInfo,
     InvitationInfo,
     Leaderboard,
@@ -46,6 +47,7 @@ from ..domain import (
 from ..errors import (
     AimsError,
     AuthenticationRequired,
+    DeploymentFailed,
     InvalidEvalData,
     InvalidInput,
     InvalidPredictions,
@@ -68,6 +70,26 @@ PARQUET = "application/vnd.apache.parquet"
 M = TypeVar("M", bound=BaseModel)
 
 
+_FORWARDED = ("authorization", "content-type")
+_ANSWERED = ("content-type", "retry-after")
+
+
+async def forward_prediction(settings: Any, name: str, request: Request) -> Response:
+    import httpx
+
+    if not NAME_PATTERN.fullmatch(name):  # never a path of Serve's own
+        raise NotFound(f"no playground named {name!r}")
+    body = await request.body()  # bounded by RequestGuard (AIMS_MAX_PREDICT_MB)
+    headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
+    try:
+        async with httpx.AsyncClient(timeout=settings.predict_timeout_s + 10) as client:
+            answer = await client.post(f"{settings.serve_url}/{name}/predict", content=body, headers=headers)
+    except httpx.TransportError:
+        raise DeploymentFailed("the model server is not reachable; try again in a moment") from None
+    kept = {k: v for k, v in answer.headers.items() if k.lower() in _ANSWERED}
+    return Response(answer.content, status_code=answer.status_code, headers=kept)
+
+
 def _error_response(error: AimsError) -> JSONResponse:
     return JSONResponse(error.to_payload(), status_code=http_status(error))
 
@@ -86,6 +108,9 @@ UPLOADS = re.compile(r"^/api/playgrounds(?:/[^/]+/(?:submissions|eval-data))?/?$
 DATA_UPLOADS = re.compile(r"^/api/playgrounds/[^/]+/data/?$")  # PUT: training data (api_data.py)
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_WRITES = frozenset({"/api/login", "/api/signup"})
+# POST: a prediction forwarded to the model server, which checks the caller (visitors may call a
+# public playground's model) with the same rules as on its own port.
+PREDICT = re.compile(r"^/api/playgrounds/[^/]+/predict/?$")
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -115,7 +140,8 @@ class RequestGuard:
             return
         settings = self.hub.settings
         method = scope["method"]
-        if method in WRITES and path.rstrip("/") not in ANONYMOUS_WRITES:
+        predict = method == "POST" and PREDICT.match(path) is not None
+        if method in WRITES and path.rstrip("/") not in ANONYMOUS_WRITES and not predict:
             try:
                 caller = await run_in_threadpool(
                     self.hub.accounts.authenticate, bearer_token(scope["headers"])
@@ -130,6 +156,8 @@ class RequestGuard:
             scope.setdefault("state", {})["aims_caller"] = caller
         if (method == "POST" and UPLOADS.match(path)) or (method == "PUT" and DATA_UPLOADS.match(path)):
             limit, setting = settings.max_upload_bytes, "AIMS_MAX_UPLOAD_MB"
+        elif predict:
+            limit, setting = settings.max_predict_bytes, "AIMS_MAX_PREDICT_MB"
         else:
             limit, setting = settings.max_request_bytes, "AIMS_MAX_REQUEST_KB"
         await limit_body(self.app, scope, receive, send, limit, setting)
@@ -805,6 +833,14 @@ def create_app(hub: Hub) -> FastAPI:
     def undeploy(name: str, who: CallerDep) -> Response:
         hub.deployments.undeploy(who, name)
         return Response(status_code=204)
+
+    @api.post("/playgrounds/{name}/predict", tags=["deployment"])
+    async def predict_here(name: str, request: Request) -> Response:
+        """The deployed model's prediction, on the hub's own port: the request goes on to the
+        model server as it came (same body, same token) and its answer comes back as it is —
+        the same auth, limits and errors as ``POST <serve url>/<name>/predict``. For hosts that
+        expose one port only (a Hugging Face Space)."""
+        return await forward_prediction(hub.settings, name, request)
 
     api.include_router(data_router(hub, limits))
     app.include_router(api)

@@ -111,6 +111,41 @@ def test_private_playground_needs_a_members_token(users, iris, hub):
     assert r.status_code == 200, r.text
     with pytest.raises(PlaygroundNotFound):
         ModelPlayground(name=pg.name, client=outsider).get_deployment()
+    # On the hub's own port (one-port hosts): the very same answers, the model server decides.
+    here = f"{hub.url}/api/playgrounds/iris-private-serve/predict"
+    assert (httpx.post(here, json=rows).status_code, httpx.post(here, json=rows).json()) == (
+        404,
+        anonymous.json(),
+    )
+    for token in (outsider.token, "aims_forged"):
+        r = httpx.post(here, json=rows, headers={"Authorization": f"Bearer {token}"})
+        assert (r.status_code, r.json()) == (404, anonymous.json())
+    direct = httpx.post(url, json=rows, headers={"Authorization": f"Bearer {member.token}"}).json()
+    r = httpx.post(here, json=rows, headers={"Authorization": f"Bearer {member.token}"})
+    assert r.status_code == 200 and r.json() == direct
+
+
+def test_the_hubs_own_port_answers_predictions_as_the_model_server_does(served, hub, iris):
+    rows = {"rows": iris["X_test"].head(3).to_dict("records")}
+    here = f"{hub.url}/api/playgrounds/iris-serve/predict"
+    direct = httpx.post(f"{hub.serve_url}/iris-serve/predict", json=rows)
+    r = httpx.post(here, json=rows)
+    assert r.status_code == 200 and r.json() == direct.json()
+    for body in (b"{oops", b'{"rows": [{"sepal length (cm)": 5.1}]}'):
+        a = httpx.post(here, content=body, headers={"Content-Type": "application/json"})
+        b = httpx.post(
+            f"{hub.serve_url}/iris-serve/predict", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert (a.status_code, a.json()) == (b.status_code, b.json()) and a.status_code == 422
+    assert httpx.post(f"{hub.url}/api/playgrounds/no-such-playground/predict", json=rows).status_code == 404
+    r = httpx.post(here, content=b"x" * (hub_max_predict_bytes() + 1))
+    assert r.status_code == 413 and "AIMS_MAX_PREDICT_MB" in r.json()["error"]["message"]
+
+
+def hub_max_predict_bytes() -> int:
+    from aims_spaces.hub.settings import Settings
+
+    return Settings().max_predict_bytes  # the session hub keeps the default
 
 
 @pytest.mark.parametrize(
