@@ -5,6 +5,7 @@ Tests and embedding code build :class:`Settings` directly instead of patching gl
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -12,8 +13,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..core.limits import DecodeLimits, LimitFields
 
+SPACE_STORAGE = Path("/data")
+
 
 def _default_home() -> Path:
+    # On a Hugging Face Space (SPACE_ID is set) with persistent storage, what lives elsewhere
+    # is lost at every restart: keep the hub's files on the storage.
+    if os.environ.get("SPACE_ID") and SPACE_STORAGE.is_dir() and os.access(SPACE_STORAGE, os.W_OK):
+        return SPACE_STORAGE / "aims_spaces"
     return Path.home() / ".aims_spaces"
 
 

@@ -53,3 +53,21 @@ def test_the_log_file_has_no_colour_codes_nor_serves_start_up_chatter(hub: HubPr
     assert "\x1b[" not in text
     for chatter in ("will not be applied", "Throughput optimized Ray Serve", "Started Serve in namespace"):
         assert chatter not in text, chatter
+
+
+def test_on_a_space_with_persistent_storage_the_home_is_kept_there(tmp_path, monkeypatch) -> None:
+    from aims_spaces.hub import settings as settings_module
+
+    storage = tmp_path / "data"
+    storage.mkdir()
+    monkeypatch.setattr(settings_module, "SPACE_STORAGE", storage)
+    monkeypatch.delenv("AIMS_HOME", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert Settings().home == Path.home() / ".aims_spaces"  # not a Space
+    monkeypatch.setenv("SPACE_ID", "teacher/iris-class")
+    assert Settings().home == storage / "aims_spaces"
+    monkeypatch.setenv("AIMS_HOME", str(tmp_path / "chosen"))
+    assert Settings().home == tmp_path / "chosen"  # an explicit setting wins
+    storage.rmdir()
+    monkeypatch.delenv("AIMS_HOME")
+    assert Settings().home == Path.home() / ".aims_spaces"  # no persistent storage attached
