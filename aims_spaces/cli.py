@@ -129,6 +129,14 @@ def _roster(args: argparse.Namespace) -> None:
         print(f"{entry.username:<24} {link}")
 
 
+def _export_space(args: argparse.Namespace) -> None:
+    from .client.playground import ModelPlayground
+    from .client.space import export_space
+
+    out = export_space(ModelPlayground(name=args.name), args.folder)
+    print(f"wrote {out}: run it with `cd {out} && pip install -r requirements.txt && python app.py`")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aims", description="aims_spaces hub and client")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -179,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("csv")
     p.set_defaults(func=_roster)
+
+    p = sub.add_parser(
+        "export-space", help="write a standalone Hugging Face Space folder for a playground's deployed model"
+    )
+    p.add_argument("name")
+    p.add_argument("folder", help="a new (or empty) folder")
+    p.set_defaults(func=_export_space)
 
     p = sub.add_parser("logout", help="revoke the saved token and forget it")
     p.set_defaults(func=_logout)

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -576,6 +577,14 @@ class ModelPlayground:
         return frame.style.apply(highlight_differences, axis=1)
 
     # --- deploy ------------------------------------------------------------------------------
+
+    def export_space(self, folder: str | Path) -> Path:
+        """Write a standalone Hugging Face Space folder for the deployed model: ``app.py``
+        (its demo and REST prediction on one port), README front matter, pinned requirements,
+        the model and the example rows. Runs with ``python app.py``; see ``aims export-space``."""
+        from .space import export_space
+
+        return export_space(self, folder)
 
     def deploy_model(self, version: int) -> DeploymentInfo:
         """Serve ``version`` at ``POST <serve url>/<name>/predict`` and in the demo (owner only)."""
