@@ -27,6 +27,7 @@ from ..core.tabular import ClassIndex, clean_targets, frame_to_parquet
 from ..domain import (
     EvaluationJob,
     EvaluationResult,
+    InputType,
     Metric,
     Signature,
     SubmissionInfo,
@@ -271,6 +272,7 @@ class Submissions:
                     f"the preprocessor document is larger than {MAX_PREPROCESSOR // 2**20} MiB"
                 )
             preprocessor = preprocess.load(upload.preprocessor, limits=self.settings.decode_limits)
+            _check_kind(preprocessor.spec.kind, pg.signature.input_type)
         for what, data in (("model", upload.model), ("original", upload.original)):
             if data is not None and len(data) > self.settings.max_model_bytes:
                 raise PayloadTooLarge(
@@ -619,3 +621,23 @@ class _PlaygroundView:
             n_rows=pg.n_eval_rows,
             has_eval_features=pg.has_eval_features,
         )
+
+
+# The preprocessor each kind of playground takes: its raw inputs are what the spec decodes.
+PREPROCESSOR_KIND = {
+    InputType.IMAGE: "image",
+    InputType.AUDIO: "audio",
+    InputType.VIDEO: "video",
+    InputType.TEXT: "tokenizer",
+}
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def _check_kind(kind: str, input_type: InputType) -> None:
+    wanted = PREPROCESSOR_KIND.get(input_type)
+    if kind != wanted:
+        takes = f"it takes {_a(wanted)} preprocessor" if wanted else "it takes none (models read the columns)"
+        raise InvalidSpec(f"{_a(kind)} preprocessor does not fit {_a(input_type.value)} playground: {takes}")

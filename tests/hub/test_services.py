@@ -192,6 +192,14 @@ def test_refused_uploads_leave_nothing_behind(service, iris):
     for upload, error in cases:
         with pytest.raises(error):
             service.hub.submissions.submit(owner, "tidy", upload)
+    # A preprocessor of another kind than the playground's data is refused before the model loads.
+    image_spec = b'{"spec": {"kind": "image", "size": [8, 8], "mode": "L"}}'
+    with pytest.raises(
+        InvalidSpec, match="an image preprocessor does not fit a tabular playground: it takes none"
+    ):
+        service.hub.submissions.submit(
+            owner, "tidy", SubmissionUpload(meta=meta, model=b"not onnx", preprocessor=image_spec)
+        )
     assert service.hub.submissions.list(owner, "tidy") == []
     assert files_under(home / "artifacts") == before
     evaldata = files_under(home / "evaldata")
