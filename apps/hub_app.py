@@ -130,6 +130,9 @@ def read_inputs(path: str, what: str, input_type: InputType, hub: Hub) -> pd.Dat
     return pd.DataFrame({kind.value: pd.Series(files, dtype=object)})
 
 
+FRONT_PAGE_ROWS = 60
+
+
 class FrontPage:
     """The callbacks of the front page, bound to the hub's services."""
 
@@ -165,12 +168,21 @@ class FrontPage:
         if mine:
             infos = [info for info in infos if caller is not None and tables.is_mine(info, caller.username)]
         serving = self.hub.deployments.serving_versions() if infos else {}
-        rows = [(info, self.best(caller, info), serving.get(info.name)) for info in infos]
+        # Each row's best score is a board build: only the rows shown are built (a hub with
+        # 1,000 playgrounds took seconds per page otherwise, see docs/benchmarks.md).
+        shown = infos[:FRONT_PAGE_ROWS]
+        rows = [(info, self.best(caller, info), serving.get(info.name)) for info in shown]
         if search.strip() or mine:
             empty = "No playgrounds match." if search.strip() else "You are in no playground yet."
         else:
             empty = "No playgrounds yet."
-        return tables.playground_cards(rows, empty=empty)
+        more = ""
+        if len(infos) > len(shown):
+            more = (
+                f"<p>Showing {len(shown):,} of {len(infos):,} playgrounds: search by name, owner or "
+                "description to find the others.</p>"
+            )
+        return tables.playground_cards(rows, empty=empty) + more
 
     def best(self, caller: Caller | None, info: PlaygroundInfo) -> float | None:
         """The best score the caller may see: on the experiment board, else the competition's

@@ -139,6 +139,50 @@ def test_an_image_playground_is_made_from_a_zip_in_the_order_of_its_file_names(t
         hub.close()
 
 
+def test_a_long_listing_shows_its_first_rows_and_says_how_to_find_the_rest(tmp_path, monkeypatch):
+    """Each row's best score is a board build, so only the rows shown are built."""
+    import apps.hub_app
+
+    monkeypatch.setattr(apps.hub_app, "FRONT_PAGE_ROWS", 2)
+    hub = Hub.open(Settings(home=tmp_path / "home"))
+    try:
+        credentials = hub.accounts.ensure_admin("admin", tmp_path / "admin.json", "http://hub.invalid")
+        assert credentials is not None
+        admin = hub.accounts.authenticate(credentials.token)
+        labels = tmp_path / "labels.csv"
+        labels.write_text("y\n" + "a\nb\n" * 3)
+        page = FrontPage(hub, Sessions(hub))
+        for name in ("first", "second", "third"):
+            page.create_as(
+                admin,
+                name=name,
+                description=f"the {name} one",
+                input_type="tabular",
+                task="classification",
+                metric="accuracy",
+                shown=[],
+                public_fraction=0.5,
+                private=False,
+                daily_limit=5,
+                deadline="",
+                final_selections=2,
+                team_size_limit=4,
+                labels_file=str(labels),
+                features_file=None,
+                example_file=None,
+            )
+        built: list[str] = []
+        best = page.best
+        monkeypatch.setattr(page, "best", lambda caller, info: built.append(info.name) or best(caller, info))
+        listing = page.listing(None, "", False)
+        assert "/p/first/" in listing and "/p/second/" in listing and "/p/third/" not in listing
+        assert "Showing 2 of 3 playgrounds: search by name" in listing
+        assert built == ["first", "second"]
+        assert "/p/third/" in page.listing(None, "third", False)
+    finally:
+        hub.close()
+
+
 # --- in the browser ---------------------------------------------------------------------------
 
 
