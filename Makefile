@@ -29,6 +29,7 @@ bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python bench/evaluation.py
 	$(BIN)/python bench/serving.py   # needs wrk (apt-get install wrk)
 	$(BIN)/python bench/leaderboard_page.py
+	$(BIN)/python bench/registry.py
 
 # Refresh the locks after changing dependencies in pyproject.toml (see CONTRIBUTING.md).
 lock: $(VENV)/.installed-dev
