@@ -9,11 +9,17 @@ The hub validates it against the model's inputs when the submission arrives and 
 identically in evaluation, in the model server and (through the model server) in the demo.
 Anything that is not one of the declared kinds is refused; a Python function may be used on the
 client to make predictions, but it is never uploaded or run by the hub.
+
+A media file need not already fit the model: once its decode has checked it against the hub's
+limits, a sound is mixed down and resampled, a picture or video frame turned upright, converted
+to the spec's colour mode and resized, and a clip's frames sampled to the spec's count. Only
+what cannot be converted is refused, with a message naming the file's row.
 """
 
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -41,7 +47,7 @@ class TokenizerSpec(_Spec):
 
 
 class ImageSpec(_Spec):
-    """Images: decode, convert to a colour mode, resize, scale, normalise, lay out."""
+    """Images: decode, turn upright, convert to a colour mode, resize, scale, normalise, lay out."""
 
     kind: Literal["image"] = "image"
     size: tuple[int, int] = Field(description="(width, height) the model takes")
@@ -81,8 +87,8 @@ class ImageSpec(_Spec):
 
 
 class AudioSpec(_Spec):
-    """Sound: decode, check the sample rate, mix to mono, pad or trim to a duration, then the raw
-    waveform or log-mel features."""
+    """Sound: decode, mix to mono, resample to ``sample_rate``, pad or trim to a duration, then
+    the raw waveform or log-mel features."""
 
     kind: Literal["audio"] = "audio"
     sample_rate: int = Field(ge=1000, le=192_000)
@@ -113,7 +119,8 @@ class AudioSpec(_Spec):
 
 
 class VideoSpec(_Spec):
-    """Video: decode, sample frames evenly, then each frame as an image spec would."""
+    """Video: decode, sample ``frames`` frames evenly (repeating frames of a shorter clip), then
+    each frame as an image spec would (converted and resized)."""
 
     kind: Literal["video"] = "video"
     frames: int = Field(ge=1, le=256)
@@ -125,6 +132,14 @@ class VideoSpec(_Spec):
     layout: Literal["NCTHW", "NTCHW", "flat"] = "NCTHW"
     input: str = "pixel_values"
     dtype: Literal["float32", "float64"] = "float32"
+
+    @model_validator(mode="after")
+    def _check(self) -> VideoSpec:
+        try:  # each frame must make a valid image spec (size, mean/std against the mode, …)
+            self.frame_spec()
+        except ValidationError as e:
+            raise ValueError(str(e.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        return self
 
     def frame_spec(self) -> ImageSpec:
         return ImageSpec(
@@ -217,9 +232,10 @@ class ImagePreprocessor(MediaPreprocessor):
     def row(self, value: Any, row: int) -> np.ndarray:
         from .media import decode_image
 
-        img = decode_image(value, what=f"row {row}", limits=self.limits).convert(self.spec.mode)
-        if img.size != tuple(self.spec.size):
-            img = img.resize(tuple(self.spec.size), resample=Image.Resampling.BILINEAR)
+        what = f"row {row}"
+        # The decode checks the format and the size first; only a picture within the limits is
+        # turned, converted and resized.
+        img = conform_image(decode_image(value, what=what, limits=self.limits), self.spec, what)
         arr = np.asarray(img, dtype=np.float64)
         if arr.ndim == 2:
             arr = arr[:, :, None]
@@ -246,14 +262,12 @@ class AudioPreprocessor(MediaPreprocessor):
     def row(self, value: Any, row: int) -> np.ndarray:
         from .media import decode_audio
 
-        wave, rate = decode_audio(value, what=f"row {row}", limits=self.limits)
-        if rate != self.spec.sample_rate:
-            raise InvalidInput(
-                f"row {row}: the sound is sampled at {rate} Hz; this model takes {self.spec.sample_rate} Hz"
-            )
-        wave = wave.mean(axis=1) if wave.ndim == 2 else wave
+        what = f"row {row}"
+        # The decode checks the format, channels, rate and length first (and stops reading at
+        # the limits); only a sound within them is mixed down and resampled.
+        wave, rate = decode_audio(value, what=what, limits=self.limits)
+        wave = conform_sound(wave, rate, self.spec, what)
         n = self.spec.samples
-        wave = wave[:n] if len(wave) >= n else np.pad(wave, (0, n - len(wave)))
         if self._mel is None:
             out = wave
         else:
@@ -287,6 +301,98 @@ class VideoPreprocessor(MediaPreprocessor):
         if self.spec.layout == "NTCHW":
             return arr.transpose(0, 3, 1, 2)
         return arr.reshape(-1)
+
+
+# --- conversion to what the model takes -------------------------------------------------------
+
+# The most the up- or down-sampling factor of a resampling may be, after reducing the ratio of
+# the two rates: every pair of usual rates (8, 11.025, 16, 22.05, 32, 44.1, 48, 96, 192 kHz)
+# is exact within it; any other pair is brought within it, its ratio off by at most 0.1% (a
+# pitch change of under 2 cents).
+_MAX_RESAMPLE_FACTOR = 1000
+_RESAMPLE_MARGIN = 64  # samples at the model's rate: the reach of resample_poly's filter for usual rates
+
+
+def conform_sound(wave: np.ndarray, rate: int, spec: AudioSpec, what: str = "the sound") -> np.ndarray:
+    """A decoded sound as the model hears it: mixed down to mono, resampled to
+    ``spec.sample_rate`` and padded with silence or cut to ``spec.duration_s`` (float32).
+
+    Only the part the model hears is resampled, so the work is bounded by the spec's duration
+    whatever the sound's length.
+
+    Raises:
+        InvalidInput: the two sample rates are too far apart to convert (more than 1000×).
+    """
+    target = spec.sample_rate
+    if not (target / _MAX_RESAMPLE_FACTOR <= rate <= target * _MAX_RESAMPLE_FACTOR):
+        raise InvalidInput(
+            f"{what} is sampled at {rate:,} Hz, too far from the {target:,} Hz this model takes "
+            f"to convert (at most {_MAX_RESAMPLE_FACTOR}× apart)"
+        )
+    # The frames at the sound's rate that the model hears, and a few more so the resampling
+    # filter sees the sound go on past the cut rather than silence.
+    heard = -(-(spec.samples + _RESAMPLE_MARGIN) * rate // target)
+    wave = np.asarray(wave[:heard], dtype=np.float32)
+    if wave.ndim == 2:
+        wave = wave.mean(axis=1, dtype=np.float32)
+    if rate != target and len(wave):
+        from scipy.signal import resample_poly
+
+        up, down = _resample_factors(rate, target)
+        wave = resample_poly(wave, up, down).astype(np.float32, copy=False)
+    n = spec.samples
+    return wave[:n] if len(wave) >= n else np.pad(wave, (0, n - len(wave)))
+
+
+def _resample_factors(rate: int, target: int) -> tuple[int, int]:
+    """``(up, down)`` with ``rate * up / down`` the target rate (or within 0.1% of it), neither
+    over :data:`_MAX_RESAMPLE_FACTOR`."""
+    ratio = Fraction(target, rate)
+    if max(ratio.numerator, ratio.denominator) > _MAX_RESAMPLE_FACTOR:
+        # limit_denominator bounds the denominator; taken of the ratio below 1, whose numerator
+        # is the smaller, it bounds both factors.
+        if ratio <= 1:
+            ratio = ratio.limit_denominator(_MAX_RESAMPLE_FACTOR)
+        else:
+            ratio = 1 / (1 / ratio).limit_denominator(_MAX_RESAMPLE_FACTOR)
+    return ratio.numerator, ratio.denominator
+
+
+# Pillow modes of one 16- or 32-bit integer channel: scaled to 8 bits, not clipped.
+_WIDE_GREY = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def conform_image(img: Image.Image, spec: ImageSpec, what: str = "the image") -> Image.Image:
+    """A decoded picture as the model sees it: turned upright as its EXIF orientation says,
+    converted to ``spec.mode`` (16-bit grey scaled to 8 bits; transparency dropped, as
+    ``Image.convert`` does) and resized to ``spec.size``.
+
+    Raises:
+        InvalidInput: a colour mode Pillow cannot convert to the spec's.
+    """
+    from PIL import ImageOps
+
+    if img.getexif().get(0x0112, 1) != 1:  # Orientation: a phone photo taken sideways
+        img = ImageOps.exif_transpose(img)
+    if img.mode in _WIDE_GREY:
+        grey = np.asarray(img, dtype=np.int64)
+        shift = 8 if img.mode != "I" or grey.max(initial=0) > 255 else 0
+        img = Image.fromarray(np.clip(grey >> shift, 0, 255).astype(np.uint8))
+    if img.mode != spec.mode:
+        try:
+            img = img.convert(spec.mode)
+        except ValueError:
+            try:
+                img = img.convert("RGBA").convert(spec.mode)
+            except ValueError:
+                raise InvalidInput(
+                    f"{what} is in the {img.mode} colour mode, which cannot be converted to the "
+                    f"{spec.mode} this model takes"
+                ) from None
+    width, height = spec.size
+    if img.size != (width, height):
+        img = img.resize((width, height), resample=Image.Resampling.BILINEAR)
+    return img
 
 
 def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
