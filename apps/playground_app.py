@@ -10,16 +10,21 @@ own, Space-style. Callbacks only turn widget values into service calls and servi
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
+import html
 import inspect
 import json
 import keyword
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import gradio as gr
 import httpx
@@ -32,6 +37,7 @@ from aims_spaces.core.skops_audit import skops_class_name
 from aims_spaces.core.tabular import csv_to_frame, parquet_to_frame
 from aims_spaces.domain import (
     Board,
+    Column,
     ColumnType,
     PlaygroundInfo,
     SubmissionMeta,
@@ -198,32 +204,43 @@ class PlaygroundUI:
 
     # --- leaderboards ----------------------------------------------------------------------
 
-    def leaderboard(self, details: bool, show_all: bool, request: gr.Request) -> tuple[pd.DataFrame, str]:
+    def leaderboard(
+        self, details: bool, show_all: bool, columns: list[str] | None, request: gr.Request
+    ) -> tuple[dict[str, Any], str]:
+        """The experiment board (``columns``: the metric columns picked; None: the first few)."""
         caller = self.caller(request)
         board = _guard(
             lambda: self.hub.leaderboards.get(caller, self.name, Board.EXPERIMENT.value, metadata=details)
         )
-        serving = self.hub.deployments.serving_versions().get(self.name)
-        frame = tables.board_frame(board, details=details, serving_version=serving)
-        frame, shown = _top(frame, show_all)
-        return frame, (shown + " " + _rescored(board)).strip()
+        frame, shown = _top(self._board_table(board, details, columns), show_all)
+        return frame.value(), " ".join(p for p in (shown, tables.hidden_note(board), _rescored(board)) if p)
 
-    def trend(self, request: gr.Request) -> pd.DataFrame:
+    def _board_table(self, board: Any, details: bool, columns: list[str] | None) -> tables.Table:
+        serving = self.hub.deployments.serving_versions().get(self.name)
+        decimals = self.hub.settings.score_decimals
+        return tables.board_table(
+            board, details=details, serving_version=serving, columns=columns, decimals=decimals
+        )
+
+    def trend(self, request: gr.Request) -> Any:
+        """The best score over time, with axes that read (dates and times, distinct score ticks)."""
         caller = self.caller(request)
         board = _guard(
             lambda: self.hub.leaderboards.get(caller, self.name, Board.EXPERIMENT.value, metadata=False)
         )
-        return tables.best_over_time(board)
+        frame = tables.best_over_time(board)
+        axes = tables.trend_axes(frame, board.metric, self.hub.settings.score_decimals)
+        return gr.update(value=frame, **axes)
 
     def competition(
-        self, details: bool, show_all: bool, request: gr.Request
-    ) -> tuple[pd.DataFrame, str, str]:
+        self, details: bool, show_all: bool, columns: list[str] | None, request: gr.Request
+    ) -> tuple[dict[str, Any], str, str]:
         caller = self.caller(request)
         board = _guard(
             lambda: self.hub.leaderboards.get(caller, self.name, Board.COMPETITION.value, metadata=details)
         )
-        serving = self.hub.deployments.serving_versions().get(self.name)
-        frame, shown = _top(tables.board_frame(board, details=details, serving_version=serving), show_all)
+        frame, shown = _top(self._board_table(board, details, columns), show_all)
+        shown = " ".join(p for p in (shown, tables.hidden_note(board)) if p)
         info = _guard(lambda: self.info(caller))
         notes = [_dates(info) + "\n\n", _rescored(board)]
         if info.competition.is_closed:
@@ -238,7 +255,7 @@ class PlaygroundUI:
                 notes.append(f"You have **{q.remaining} of {q.limit}** competition submissions left today.")
             except AimsError:
                 pass
-        return frame, shown, " ".join(notes)
+        return frame.value(), shown, " ".join(notes)
 
     def close_competition(self, request: gr.Request) -> str:
         caller = self.need_login(request)
@@ -333,7 +350,15 @@ class PlaygroundUI:
         custom: str,
         original_file: str | None,
         request: gr.Request,
+        *,
+        preprocessor_file: str | None = None,
+        **preprocessor_fields: Any,
     ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """Upload the Submit tab's files and wait for the score. On image, audio and video
+        playgrounds the preprocessor comes as a spec file or the form's fields (see
+        :class:`apps.preprocessor_form.PreprocessorForm`); elsewhere there is none."""
+        from .preprocessor_form import FILE_PARAM, submitted_document
+
         caller = self.need_login(request)
         empty = pd.DataFrame()
         try:
@@ -350,7 +375,16 @@ class PlaygroundUI:
             submission_type=submission_type, description=description or "", custom_metadata=custom_metadata
         )
         limits = self.hub.settings.decode_limits
-        upload = _guard(lambda: _upload(meta, model_file, original_file, predictions_file, limits))
+        document = None
+        preprocessor = {FILE_PARAM: preprocessor_file, **preprocessor_fields}
+        if model_file and (preprocessor_file or preprocessor_fields):
+            input_type = _guard(lambda: self.info(caller)).input_type
+            document = _guard(lambda: submitted_document(input_type, preprocessor, limits))
+        elif preprocessor_file:
+            raise gr.Error(
+                "A preprocessor goes with a model: choose the .onnx model file too.", print_exception=False
+            )
+        upload = _guard(lambda: _upload(meta, model_file, original_file, predictions_file, limits, document))
         info = _guard(lambda: self.hub.submissions.submit(caller, self.name, upload))
         yield f"Version **{info.version}** accepted; scoring…", empty
         deadline = time.monotonic() + SUBMIT_WAIT_S
@@ -368,34 +402,49 @@ class PlaygroundUI:
         for split, scores in info.scores.items():
             for metric, value in scores.items():
                 row[f"{split}.{metric}" if split != "all" else metric] = value
-        yield f"Version **{info.version}** scored.", pd.DataFrame([row]).round(tables.SCORE_DIGITS)
+        yield f"Version **{info.version}** scored.", tables.row_frame(row, self.hub.settings.score_decimals)
 
     # --- compare and model -------------------------------------------------------------------
 
-    def versions(self, request: gr.Request) -> tuple[Any, Any]:
+    def versions(self, request: gr.Request) -> tuple[Any, Any, Any, str]:
+        """The scored versions for the Compare and Model tabs' pickers, and a line in each tab
+        for whoever may not list them: opening a tab says why in place, never in an error."""
         caller = self.caller(request)
+        nothing = gr.update(choices=[], value=None)
         if caller is None:
-            return gr.update(choices=[]), gr.update(choices=[])
+            return nothing, nothing, self._login_html("compare versions"), self._login_md("see the versions")
         try:
             subs = self.hub.submissions.list(caller, self.name)
-        except AimsError:
-            return gr.update(choices=[]), gr.update(choices=[])
+        except AimsError as e:  # not a member of this private playground, for one
+            why = html.escape(public_message(e.message), quote=False)
+            return nothing, nothing, f"<p>{why}</p>", why
         choices = [str(s.version) for s in subs if s.status is SubmissionStatus.SCORED]
-        return gr.update(choices=choices), gr.update(choices=choices)
+        if not choices:
+            none = "No version is scored yet."
+            return nothing, nothing, f"<p>{none}</p>", none
+        return gr.update(choices=choices), gr.update(choices=choices), gr.update(), ""
+
+    def _login_md(self, what: str) -> str:
+        return f"[Log in](/login?next=/p/{quote(self.name)}/) to {what}."
+
+    def _login_html(self, what: str) -> str:
+        return f'<p><a href="/login?next=/p/{quote(self.name)}/">Log in</a> to {html.escape(what)}.</p>'
 
     def compare(self, versions: list[str], request: gr.Request) -> str:
-        caller = self.need_login(request)
+        caller = self.caller(request)
+        if caller is None:  # a visitor pressed the button: say so where the table goes
+            return self._login_html("compare versions")
         if not versions or len(versions) < 2:
             return "<p>Pick two or more versions.</p>"
         infos = [_guard(lambda v=v: self.hub.submissions.get(caller, self.name, int(v))) for v in versions]
-        return tables.comparison_html(infos)
+        return tables.comparison_html(infos, decimals=self.hub.settings.score_decimals)
 
     def model(self, version: str | None, request: gr.Request) -> tuple[dict[str, Any], pd.DataFrame, Any]:
-        caller = self.need_login(request)
-        if not version:
+        caller = self.caller(request)
+        if caller is None or not version:  # a visitor reads why in the tab (see versions)
             return {}, pd.DataFrame(), gr.update(value=None, visible=False)
         info = _guard(lambda: self.hub.submissions.get(caller, self.name, int(version)))
-        scores = pd.DataFrame(info.scores).T.round(tables.SCORE_DIGITS).reset_index(names="rows")
+        scores = tables.scores_frame(info.scores, self.hub.settings.score_decimals)
         meta = {
             "version": info.version,
             "by": info.username,
@@ -419,12 +468,13 @@ class PlaygroundUI:
                 path = download_file(self.hub, f"{self.name}-v{info.version}.onnx", data)
         return meta, scores, gr.update(value=str(path) if path else None, visible=path is not None)
 
-    def deploy(self, version: str | None, request: gr.Request) -> str:
+    def deploy(self, version: str | None, request: gr.Request) -> tuple[str, str]:
+        """Serve ``version``; the Demo tab's line about the runtime model changes with it."""
         caller = self.need_login(request)
         if not version:
             raise gr.Error("Pick a version first.", print_exception=False)
         info = _guard(lambda: self.hub.deployments.deploy(caller, self.name, int(version)))
-        return f"Version **{info.version}** is now serving at `{info.predict_url}`."
+        return f"Version **{info.version}** is now serving at `{info.predict_url}`.", self.runtime()
 
     # --- demo --------------------------------------------------------------------------------
 
@@ -435,28 +485,16 @@ class PlaygroundUI:
         return f"Predictions come from the runtime model, **version {serving}**."
 
     def predict(self, values: list[Any], request: gr.Request) -> Any:
-        """The demo's prediction: the same REST endpoint any client calls."""
+        """The demo's prediction: the same REST endpoint any client calls. Every input is
+        required. A file goes to the model server as it was uploaded: the server decodes it
+        within the hub's limits and converts it to what the model takes (sample rate, channels,
+        size, colour mode, frames), so the demo and REST callers get the same answer."""
         info = _guard(lambda: self.info(self.caller(request)))
-        row: dict[str, Any] = {}
-        for column, value in zip(info.feature_schema, values, strict=True):
-            if value is None or (
-                isinstance(value, str) and value == "" and column.dtype is not ColumnType.STRING
-            ):
-                raise gr.Error(f"Fill in {column.name!r}.", print_exception=False)
-            if column.dtype.media:
-                row[column.name] = base64.b64encode(Path(value).read_bytes()).decode()
-            elif column.dtype is ColumnType.STRING:
-                row[column.name] = str(value)
-            else:
-                try:
-                    number = float(value)
-                except (TypeError, ValueError):
-                    raise gr.Error(
-                        f"{column.name!r} must be a number, got {value!r}.", print_exception=False
-                    ) from None
-                row[column.name] = (
-                    int(number) if column.dtype is ColumnType.INT and number.is_integer() else number
-                )
+        schema = info.feature_schema
+        missing = [c for c, v in zip(schema, values, strict=True) if _blank(v)]
+        if missing:
+            raise gr.Error(_missing_message(missing), print_exception=False)
+        row = {c.name: self._demo_value(c, v) for c, v in zip(schema, values, strict=True)}
         if self.serve_url is None:
             raise gr.Error("This hub runs without a model server.", print_exception=False)
         headers = {}
@@ -477,18 +515,67 @@ class PlaygroundUI:
         except httpx.TransportError:
             raise gr.Error("The model server is not reachable.", print_exception=False) from None
         except ModelLoading as e:
-            raise gr.Error(e.message, print_exception=False) from None
-        body = resp.json()
+            raise gr.Error(html.escape(e.message, quote=False), print_exception=False) from None
+        try:
+            body = resp.json()
+        except ValueError:  # not the server's JSON answer (a proxy's error page, say)
+            raise gr.Error(
+                f"The model server answered HTTP {resp.status_code}.", print_exception=False
+            ) from None
         if resp.status_code != 200:
-            message = body.get("error", {}).get("message", resp.text) if isinstance(body, dict) else resp.text
+            error = body.get("error") if isinstance(body, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
             if resp.status_code == 404:
                 message = "No model is deployed yet."
-            raise gr.Error(message, print_exception=False)
+            text = _about_this_input(str(message or f"HTTP {resp.status_code}"), schema)
+            raise gr.Error(html.escape(text, quote=False), print_exception=False)
         if info.task_type is TaskType.REGRESSION:
             return float(body["predictions"][0])
         if "probabilities" in body:
             return body["probabilities"][0]
         return {str(body["predictions"][0]): 1.0}
+
+    def _demo_value(self, column: Column, value: Any) -> Any:
+        """One input of the demo's form as the REST API takes it (a file as base64 text)."""
+        name = html.escape(repr(column.name), quote=False)
+        if column.dtype.media:
+            noun = _MEDIA_NOUNS[column.dtype]
+            limit = self.hub.settings.max_predict_bytes
+            gone = f"The {noun} did not arrive; upload it again."
+            try:
+                path = Path(value)
+                size = path.stat().st_size
+            except (OSError, TypeError, ValueError):
+                raise gr.Error(gone, print_exception=False) from None
+            if size * 4 // 3 + 1024 > limit:  # base64 in a JSON body
+                raise gr.Error(
+                    f"This {noun} file is {size / 2**20:,.1f} MiB; the model server takes files of up "
+                    f"to {(limit - 1024) * 3 / 4 / 2**20:,.1f} MiB.",
+                    print_exception=False,
+                )
+            try:
+                data = path.read_bytes()
+            except OSError:
+                raise gr.Error(gone, print_exception=False) from None
+            return base64.b64encode(data).decode()
+        if column.dtype is ColumnType.STRING:
+            return str(value)
+        if isinstance(value, bool):  # a checkbox: true/false count as 1/0
+            return float(value)
+        text = str(value).strip()
+        try:
+            number = float(text)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            got = html.escape(repr(text[:40]), quote=False)
+            raise gr.Error(f"{name} must be a number, got {got}.", print_exception=False)
+        if column.dtype is ColumnType.INT:
+            if not number.is_integer():
+                got = html.escape(text[:40], quote=False)
+                raise gr.Error(f"{name} must be a whole number, got {got}.", print_exception=False)
+            return int(number)
+        return number
 
 
 def _upload(
@@ -497,13 +584,15 @@ def _upload(
     original_file: str | None,
     predictions_file: str | None,
     limits: DecodeLimits,
+    preprocessor: bytes | None = None,
 ) -> SubmissionUpload:
     """The Submit tab's files as an upload. The hub takes models as ONNX only: a scikit-learn
     original (.skops) may go up beside its ONNX model, where the hub audits it without loading
     it (nothing ties the two files together: the original is for downloading, the score is the
     ONNX model's own); converting one is the client's work (``pg.submit_model(model)``), on the
-    participant's machine."""
-    upload = SubmissionUpload(meta=meta)
+    participant's machine. ``preprocessor`` is a preprocessor document (data, as the client
+    uploads it), which the hub checks against the model."""
+    upload = SubmissionUpload(meta=meta, preprocessor=preprocessor)
     if model_file:
         path = Path(model_file)
         suffix = path.suffix.lower()
@@ -597,7 +686,7 @@ def _dates(info: PlaygroundInfo) -> str:
     return " · ".join(parts)
 
 
-def _top(frame: pd.DataFrame, show_all: bool) -> tuple[pd.DataFrame, str]:
+def _top(frame: tables.Table, show_all: bool) -> tuple[tables.Table, str]:
     """The best ``TOP_ROWS`` rows unless all are asked for: a browser table of thousands of rows
     costs seconds to draw, and the top of a board is what people read."""
     n = len(frame)
@@ -701,12 +790,12 @@ MEDIA_SUFFIX = {ColumnType.IMAGE: "png", ColumnType.AUDIO: "wav", ColumnType.VID
 
 
 def _example_rows(folder: Path, info: PlaygroundInfo, example: pd.DataFrame) -> list[list[Any]]:
-    """The example rows as the demo's inputs take them: media written to files in ``folder``
-    first (the hub's own, rewritten when the app is built again)."""
+    """The example rows as the demo's inputs take them: numbers as the text their fields hold,
+    media written to files in ``folder`` first (the hub's own, rewritten when the app is built
+    again)."""
     rows = example[[c.name for c in info.feature_schema]].head(10)
-    if not any(c.dtype.media for c in info.feature_schema):
-        return rows.values.tolist()
-    folder.mkdir(parents=True, exist_ok=True)
+    if any(c.dtype.media for c in info.feature_schema):
+        folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i, values in enumerate(rows.itertuples(index=False)):
         row = []
@@ -715,39 +804,148 @@ def _example_rows(folder: Path, info: PlaygroundInfo, example: pd.DataFrame) -> 
                 path = folder / f"{i}.{MEDIA_SUFFIX[column.dtype]}"
                 path.write_bytes(value)
                 row.append(str(path))
+            elif column.dtype in (ColumnType.FLOAT, ColumnType.INT):
+                row.append(_number_text(_plain(value)))
             else:
                 row.append(_plain(value))
         out.append(row)
     return out
 
 
+def _number_text(value: Any) -> str:
+    """A number as a person types it: ``6.3``, ``6`` (not ``6.0``), every digit kept."""
+    try:
+        text = repr(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _uploaded_image(label: str) -> gr.Image:
+    """An image input that hands on the uploaded file as it is. ``gr.Image`` opens every upload
+    with Pillow itself, with none of the hub's limits, and a file it cannot read fails with an
+    error that names its path on the server; here the model server decodes it within the hub's
+    limits (the same decode a REST caller gets) and says in plain words what is wrong.
+
+    The instance's ``preprocess`` is replaced rather than subclassed: Gradio writes a ``.pyi``
+    file beside the module of every Component subclass it sees defined."""
+    image = gr.Image(label=label, type="filepath", height=220)
+    image.preprocess = functools.partial(_image_file, image.GRADIO_CACHE)  # type: ignore[method-assign]
+    return image
+
+
+def _image_file(cache: str, payload: Any) -> str | None:
+    if payload is None:
+        return None
+    if payload.path is not None:
+        return str(payload.path)
+    # An API caller may send a data: URL; its bytes are written to a file, not decoded.
+    url = payload.url or ""
+    if not url.startswith("data:") or "," not in url:
+        raise gr.Error("Send the image as a file (gradio_client's handle_file).", print_exception=False)
+    try:
+        data = base64.b64decode(url.split(",", 1)[1], validate=True)
+    except ValueError:
+        raise gr.Error("The image's data: URL is not valid base64.", print_exception=False) from None
+    folder = Path(cache) / "data-urls"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / hashlib.sha256(data).hexdigest()
+    path.write_bytes(data)
+    return str(path)
+
+
+_MEDIA_NOUNS = {ColumnType.IMAGE: "image", ColumnType.AUDIO: "sound", ColumnType.VIDEO: "video"}
+_ASK_FOR_MEDIA = {
+    ColumnType.IMAGE: "Upload an image first.",
+    ColumnType.AUDIO: "Upload or record a sound first.",
+    ColumnType.VIDEO: "Upload or record a video first.",
+}
+
+
 def _demo_inputs(info: PlaygroundInfo) -> list[gr.components.Component]:
+    """One required input per column. Numbers are typed into text fields: a ``gr.Number`` field
+    shows and sends 0 until it is edited, so an untouched form would look empty yet be answered.
+    Media inputs hand on the uploaded file undecoded (no conversion in the web process); the
+    model server converts it."""
     inputs: list[gr.components.Component] = []
     for column in info.feature_schema:
         if column.dtype is ColumnType.IMAGE:
-            inputs.append(gr.Image(label=column.name, type="filepath", height=220))
+            inputs.append(_uploaded_image(column.name))
         elif column.dtype is ColumnType.AUDIO:
-            inputs.append(gr.Audio(label=column.name, type="filepath"))
+            inputs.append(gr.Audio(label=column.name, type="filepath", format=None))
         elif column.dtype is ColumnType.VIDEO:
-            inputs.append(gr.Video(label=column.name, height=220))
+            inputs.append(gr.Video(label=column.name, height=220, format=None, include_audio=True))
         elif column.dtype is ColumnType.STRING:
             if column.categories:
                 inputs.append(
                     gr.Dropdown(choices=column.categories, label=column.name, value=column.categories[0])
                 )
             else:
-                inputs.append(gr.Textbox(label=column.name))
+                inputs.append(gr.Textbox(label=column.name, placeholder="required"))
         elif column.dtype is ColumnType.BOOL:
             inputs.append(gr.Checkbox(label=column.name))
         else:
-            inputs.append(
-                gr.Number(label=column.name, precision=0 if column.dtype is ColumnType.INT else None)
-            )
+            kind = "a whole number" if column.dtype is ColumnType.INT else "a number"
+            inputs.append(gr.Textbox(label=column.name, placeholder=kind))
     return inputs
+
+
+def _demo_hint(info: PlaygroundInfo, limits: DecodeLimits) -> str:
+    """What the demo's media input takes, under the runtime model's line."""
+    kinds = {c.dtype for c in info.feature_schema if c.dtype.media}
+    if ColumnType.IMAGE in kinds:
+        return (
+            f"Any {', '.join(limits.image_formats)} image: it is turned upright, converted to the colour "
+            "mode and resized to the size the model takes."
+        )
+    if ColumnType.AUDIO in kinds:
+        return (
+            f"Any {', '.join(f for f in limits.audio_formats if f != 'WAVEX')} sound, recorded or uploaded: "
+            "it is mixed down to mono and resampled to the model's sample rate; the model hears as "
+            "many seconds as it was made for."
+        )
+    if ColumnType.VIDEO in kinds:
+        return (
+            f"Any {', '.join(limits.video_containers)} video ({', '.join(limits.video_codecs)}): its "
+            "frames are sampled evenly, converted and resized to what the model takes."
+        )
+    return "Every field is required."
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _missing_message(columns: list[Column]) -> str:
+    if len(columns) == 1 and columns[0].dtype.media:
+        return _ASK_FOR_MEDIA[columns[0].dtype]
+    names = [html.escape(repr(c.name), quote=False) for c in columns]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"Fill in {listed}: every input is required."
+
+
+def _about_this_input(message: str, schema: list[Column]) -> str:
+    """A model server's message about "row 0" of a request, told about the demo's input."""
+    if message.startswith("row 0, column "):
+        return message[len("row 0, column ") :]
+    media = [c for c in schema if c.dtype.media]
+    if media and message.startswith("row 0"):
+        rest, noun = message[len("row 0") :], _MEDIA_NOUNS[media[0].dtype]
+        return f"This {noun} file: {rest[1:].strip()}" if rest.startswith(":") else f"This {noun} file{rest}"
+    return message
+
+
+def _shown_number(value: float | None) -> float | None:
+    """A regression answer as the page shows it: four significant digits, and every digit before
+    the decimal point (the API's answer keeps them all)."""
+    if value is None or not math.isfinite(value) or value == 0:
+        return value
+    decimals = max(3 - math.floor(math.log10(abs(value))), 0)
+    return round(value, decimals)
 
 
 def build_playground_app(
@@ -762,7 +960,6 @@ def build_playground_app(
     sessions = sessions or Sessions(hub)
     ui = PlaygroundUI(hub, name, sessions, serve_url, hub_url)
     info = hub.playgrounds.structure(name)  # the page's shape; what a visitor sees is checked per call
-    metric = info.eval_metric.value
     example = hub.playgrounds.structure_example(name)
 
     with gr.Blocks(title=f"{name} · aims_spaces", delete_cache=cache_policy(hub)) as demo:
@@ -808,30 +1005,49 @@ def build_playground_app(
                     replace_btn = gr.Button("Replace the labels and score again")
                     edit_status = gr.Markdown()
             with gr.Tab("Experiments"):
+                metric_choices, metric_picked = tables.metric_choices(info.shown_metrics)
                 with gr.Row():
                     details = gr.Checkbox(
                         label="Show model details (hyperparameters, ONNX facts)", value=False
                     )
                     show_all = gr.Checkbox(label="Show all submissions", value=False)
+                columns = gr.CheckboxGroup(
+                    metric_choices, value=metric_picked, label="metric columns (beside the ranking metric)"
+                )
                 board_count = gr.Markdown()
                 board = gr.Dataframe(
-                    label="Experiment leaderboard (● = serving)",
+                    label="Experiment leaderboard (● = serving; [low, high] = 95% interval)",
                     interactive=False,
                     show_search="search",
                     max_height=600,
                     wrap=False,
+                    pinned_columns=2,
                 )
-                with gr.Accordion(f"Best {metric} over time", open=False) as trend_box:
-                    trend = gr.LinePlot(x="submitted", y=f"best {metric}", height=260)
+                with gr.Accordion(f"Best {info.eval_metric.label} over time", open=False) as trend_box:
+                    trend = gr.LinePlot(
+                        x="submitted",
+                        y="best",
+                        height=260,
+                        x_title="submitted",
+                        y_title=f"best {info.eval_metric.label}",
+                    )
                 refresh = gr.Button("Refresh", size="sm")
             with gr.Tab("Competition") as competition_tab:
                 with gr.Row():
                     comp_details = gr.Checkbox(label="Show model details", value=False)
                     comp_all = gr.Checkbox(label="Show all submissions", value=False)
+                comp_columns = gr.CheckboxGroup(
+                    metric_choices, value=metric_picked, label="metric columns (beside the ranking metric)"
+                )
                 comp_count = gr.Markdown()
                 comp_notes = gr.Markdown()
                 comp_board = gr.Dataframe(
-                    label="Competition leaderboard", interactive=False, show_search="search", max_height=600
+                    label="Competition leaderboard ([low, high] = 95% interval)",
+                    interactive=False,
+                    show_search="search",
+                    max_height=600,
+                    wrap=False,
+                    pinned_columns=2,
                 )
                 standings_btn = gr.DownloadButton("Download the standings (CSV)", size="sm")
                 with gr.Accordion("Your team and final entries", open=True):
@@ -850,15 +1066,21 @@ def build_playground_app(
             with gr.Tab("Data") as data_tab:
                 data = build_data_tab(hub, name, sessions)
             with gr.Tab("Submit"):
+                from .preprocessor_form import SPECS, PreprocessorForm, explanation
+
+                media_input = info.input_type in SPECS
                 gr.Markdown(
                     "Log in, then upload an ONNX model and/or a CSV of predictions for the eval "
                     "features (one column, in row order). A scikit-learn model's `.skops` file may go "
                     "beside its ONNX model as the original. To convert a scikit-learn, PyTorch or Keras "
                     "model, use the Python client (see **API**): it converts on your machine."
+                    + ("" if media_input else "\n\n" + explanation(info.input_type))
                 )
                 model_file = gr.File(label="model (.onnx)", type="filepath")
                 predictions_file = gr.File(label="predictions (.csv)", type="filepath")
                 original_file = gr.File(label="original, optional (.skops)", type="filepath")
+                # Image, audio and video models take tensors: the preprocessor says how files become them.
+                preprocessor_form = PreprocessorForm(info.input_type, example) if media_input else None
                 submission_type = gr.Radio(
                     [t.value for t in SubmissionType], value="experiment", label="board"
                 )
@@ -872,6 +1094,7 @@ def build_playground_app(
                 compare_btn = gr.Button("Compare")
                 compare_table = gr.HTML()
             with gr.Tab("Model") as model_tab:
+                model_note = gr.Markdown()
                 model_version = gr.Dropdown(label="version", choices=[])
                 model_meta = gr.JSON(label="metadata")
                 model_scores = gr.Dataframe(label="scores", interactive=False)
@@ -881,6 +1104,7 @@ def build_playground_app(
                     deploy_status = gr.Markdown()
             with gr.Tab("Demo"):
                 runtime = gr.Markdown()
+                gr.Markdown(_demo_hint(info, hub.settings.decode_limits))
                 with gr.Row():
                     with gr.Column():
                         demo_inputs = _demo_inputs(info)
@@ -890,8 +1114,11 @@ def build_playground_app(
                             demo_output: gr.components.Component = gr.Label(
                                 label="prediction", num_top_classes=5
                             )
+                            demo_shown = demo_output
                         else:
-                            demo_output = gr.Number(label="prediction")
+                            # The API's answer keeps every digit; the page shows a sensible few.
+                            demo_output = gr.Number(label="value", visible=False)
+                            demo_shown = gr.Number(label="prediction")
                 if example is not None and not example.empty and demo_inputs:
                     gr.Examples(
                         examples=_example_rows(
@@ -916,30 +1143,39 @@ def build_playground_app(
             api_visibility="private",
         )
         demo.load(
-            ui.leaderboard, inputs=[details, show_all], outputs=[board, board_count], api_name="leaderboard"
+            ui.leaderboard,
+            inputs=[details, show_all, columns],
+            outputs=[board, board_count],
+            api_name="leaderboard",
         )
         trend_box.expand(ui.trend, outputs=trend, api_visibility="private")
         competition_tab.select(
             ui.competition,
-            inputs=[comp_details, comp_all],
+            inputs=[comp_details, comp_all, comp_columns],
             outputs=[comp_board, comp_count, comp_notes],
             api_name="competition_leaderboard",
         )
-        for trigger in (details.change, show_all.change, refresh.click):
+        for trigger in (details.change, show_all.change, columns.change, refresh.click):
             trigger(
                 ui.leaderboard,
-                inputs=[details, show_all],
+                inputs=[details, show_all, columns],
                 outputs=[board, board_count],
                 api_visibility="private",
             )
-        for trigger in (comp_details.change, comp_all.change):
+        for trigger in (comp_details.change, comp_all.change, comp_columns.change):
             trigger(
                 ui.competition,
-                inputs=[comp_details, comp_all],
+                inputs=[comp_details, comp_all, comp_columns],
                 outputs=[comp_board, comp_count, comp_notes],
                 api_visibility="private",
             )
-        close_btn.click(ui.close_competition, outputs=comp_notes, api_visibility="private")
+        # Closing changes the competition's state, dates and ranking: show them anew.
+        close_btn.click(ui.close_competition, outputs=comp_notes, api_visibility="private").success(
+            ui.competition,
+            inputs=[comp_details, comp_all, comp_columns],
+            outputs=[comp_board, comp_count, comp_notes],
+            api_visibility="private",
+        ).success(ui.overview, outputs=overview, api_visibility="private")
         competition_tab.select(ui.team_panel, outputs=[team_status, final_entries], api_visibility="private")
         # The button holds the file before it is clicked (a DownloadButton downloads its value).
         competition_tab.select(ui.standings, outputs=standings_btn, api_visibility="private")
@@ -979,12 +1215,15 @@ def build_playground_app(
             ui.submit,
             # The original comes last, so callers of the API's earlier five inputs are unaffected.
             inputs=[model_file, predictions_file, submission_type, description, custom, original_file],
+            # Then, on image, audio and video playgrounds, the preprocessor's file and fields, by name.
+            inputs_kwargs=preprocessor_form.inputs if preprocessor_form else None,
             outputs=[submit_status, submit_row],
             api_name="submit",
         )
         data.wire(data_tab)
-        compare_tab.select(ui.versions, outputs=[compare_versions, model_version], api_visibility="private")
-        model_tab.select(ui.versions, outputs=[compare_versions, model_version], api_visibility="private")
+        version_outputs = [compare_versions, model_version, compare_table, model_note]
+        compare_tab.select(ui.versions, outputs=version_outputs, api_visibility="private")
+        model_tab.select(ui.versions, outputs=version_outputs, api_visibility="private")
         compare_btn.click(
             ui.compare, inputs=compare_versions, outputs=compare_table, api_visibility="private"
         )
@@ -994,13 +1233,24 @@ def build_playground_app(
             outputs=[model_meta, model_scores, download],
             api_visibility="private",
         )
-        deploy_btn.click(ui.deploy, inputs=model_version, outputs=deploy_status, api_visibility="private")
-        predict_btn.click(
+        # A deploy changes what the Demo tab names and what the leaderboard marks as serving.
+        deploy_btn.click(
+            ui.deploy, inputs=model_version, outputs=[deploy_status, runtime], api_visibility="private"
+        ).success(
+            ui.leaderboard,
+            inputs=[details, show_all, columns],
+            outputs=[board, board_count],
+            api_visibility="private",
+        )
+        predicted = predict_btn.click(
             _positional(ui.predict, [c.name for c in info.feature_schema]),
             inputs=demo_inputs,
             outputs=demo_output,
             api_name="predict",
+            show_progress_on=demo_shown,
         )
+        if demo_shown is not demo_output:
+            predicted.success(_shown_number, inputs=demo_output, outputs=demo_shown, api_visibility="private")
     return demo
 
 

@@ -18,9 +18,16 @@ def test_demo_and_leaderboard_endpoints(hub, web_iris, iris):
     assert label["label"] in {"setosa", "versicolor", "virginica"}
     assert {c["label"] for c in label["confidences"]} == {"setosa", "versicolor", "virginica"}
     table, count = client.predict(False, True, api_name="/leaderboard")
-    assert count == f"{len(table['data'])} scored submissions."
+    assert count.startswith(f"{len(table['data'])} scored submissions.")
     assert len(table["data"]) >= 2
-    assert {"rank", "version", "accuracy"} <= set(table["headers"])
+    assert table["headers"][:5] == ["rank", "who", "model", "description", "Accuracy"]
+    assert {"version", "serving"} <= set(table["headers"])
+    first = dict(zip(table["headers"], table["data"][0], strict=True))
+    assert isinstance(first["Accuracy"], float) and isinstance(first["version"], int)  # numbers stay numbers
+    shown = dict(zip(table["headers"], table["metadata"]["display_value"][0], strict=True))
+    assert re.fullmatch(r"\d\.\d{3}( \[\d\.\d{3}, \d\.\d{3}\])?", shown["Accuracy"])  # the hub's decimals
+    comp, comp_count, notes = client.predict(False, False, ["log_loss"], api_name="/competition_leaderboard")
+    assert comp["headers"][:4] == ["rank", "who", "model", "description"] and comp_count and notes
 
 
 def test_bad_values_are_refused_with_a_readable_error(hub, web_iris, iris):
