@@ -26,6 +26,14 @@ from aims_spaces.hub.registry import PlaygroundRow
 from aims_spaces.hub.training_data import TrainingData
 
 
+@pytest.fixture
+def database_url() -> None:
+    """These tests are about files (tables, media, archives, their limits); the registry rows
+    they touch are the same as the playgrounds' and run on PostgreSQL in the other modules, so
+    they run on SQLite only and keep the suite inside its time budget."""
+    return None
+
+
 def training_data(service, **limits) -> TrainingData:
     hub = service.hub
     settings = hub.settings.model_copy(update=limits) if limits else hub.settings
