@@ -183,10 +183,12 @@ def test_an_image_model_goes_up_with_its_preprocessor_from_the_page_and_the_eval
     page.get_by_role("tab", name="Submit").click()
     panel = page.get_by_role("tabpanel")
     panel.locator("input[type=file]").nth(0).set_input_files(str(model_path))
+    expect(panel.get_by_text("pixels.onnx")).to_be_visible()  # uploaded before Submit is pressed
     layout = panel.get_by_role("combobox", name="layout")
     layout.click()
     layout.fill("flat")
     layout.press("Enter")
+    expect(layout).to_have_value("flat")
     panel.get_by_role("textbox", name=re.compile(r"^input\b")).fill("X")
     page.get_by_label("description").fill("pixels from the browser")
     page.get_by_role("button", name="Submit", exact=True).click()
