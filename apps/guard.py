@@ -66,13 +66,14 @@ async def refuse(scope: Scope, receive: Receive, send: Send, status: int, code: 
 
 
 def file_data_paths(value: Any, depth: int = 0) -> Iterable[str]:
-    """Every ``gradio.FileData`` path in a decoded event payload."""
+    """Every path in a decoded event payload: each ``gradio.FileData``, and any object with a
+    ``path`` (Gradio's image, audio and video models take one without ``meta`` too)."""
     if depth > 32:
         raise ValueError("nested too deeply")
     if isinstance(value, dict):
         meta = value.get("meta")
-        if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData":
-            yield str(value.get("path", ""))
+        if (isinstance(meta, dict) and meta.get("_type") == "gradio.FileData") or "path" in value:
+            yield str(value.get("path") or "")
         for item in value.values():
             yield from file_data_paths(item, depth + 1)
     elif isinstance(value, list):

@@ -18,6 +18,7 @@ import json
 import keyword
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -842,7 +843,12 @@ def _image_file(cache: str, payload: Any) -> str | None:
     if payload is None:
         return None
     if payload.path is not None:
-        return str(payload.path)
+        # Only a file Gradio holds for this hub (an upload) — never a path someone typed; the
+        # web guard refuses those first, this is the second lock.
+        path = os.path.realpath(str(payload.path))
+        if not path.startswith(os.path.realpath(cache) + os.sep) or not os.path.isfile(path):
+            raise gr.Error("Upload the image as a file.", print_exception=False)
+        return path
     # An API caller may send a data: URL; its bytes are written to a file, not decoded.
     url = payload.url or ""
     if not url.startswith("data:") or "," not in url:

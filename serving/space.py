@@ -10,6 +10,7 @@ prediction here takes the same JSON, obeys the same limits and fails with the sa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -20,6 +21,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from aims_spaces.core import preprocess
@@ -85,6 +87,8 @@ def build_space(folder: Path) -> FastAPI:
     space = SpaceModel(folder)
     app = FastAPI(title=f"{space.name} · aims_spaces", docs_url=None, redoc_url=None, openapi_url=None)
 
+    busy = asyncio.Semaphore(2)  # the machine's cores; more requests wait their turn
+
     async def predict(request: Request) -> JSONResponse:
         try:
             check_length(request.headers.get("content-length"), MAX_BODY_BYTES)
@@ -97,13 +101,41 @@ def build_space(folder: Path) -> FastAPI:
                 doc = json.loads(body)
             except ValueError:
                 raise InvalidInput("the body is not valid JSON") from None
-            return JSONResponse(space.answer(doc))
+            async with busy:  # decoding and the model run off the event loop
+                return JSONResponse(await run_in_threadpool(space.answer, doc))
         except AimsError as e:
             return _error(e)
 
     for path in ("/predict", f"/{space.name}/predict", f"/api/playgrounds/{space.name}/predict"):
         app.add_api_route(path, predict, methods=["POST"], include_in_schema=False)
-    return gr.mount_gradio_app(app, _demo(space), path="/")
+    demo = _demo(space)
+    app = gr.mount_gradio_app(app, demo, path="/", max_file_size=MAX_BODY_BYTES, show_error=False)
+    # Gradio checks that a file named in a request was uploaded only once it believes it was
+    # launched, which a mounted app never is; the inputs check it again (_uploaded_only).
+    demo.has_launched = True
+    return app
+
+
+def _uploaded_only(component: Any) -> Any:
+    """Have a media input hand on the uploaded file's path, undecoded, and only a file Gradio
+    received for this page: never a path a caller typed (Gradio's media models take one without
+    its "meta"), never a file over the size limit. The file is decoded by the model server's
+    code, within its limits."""
+    cache = os.path.realpath(component.GRADIO_CACHE)
+
+    def preprocess(payload: Any) -> str | None:
+        if payload is None:
+            return None
+        path = getattr(payload, "path", None) or getattr(getattr(payload, "video", None), "path", None)
+        real = os.path.realpath(str(path)) if path else ""
+        if not real.startswith(cache + os.sep) or not os.path.isfile(real):
+            raise gr.Error("Upload the file from this page.", print_exception=False)
+        if os.path.getsize(real) > MAX_BODY_BYTES:
+            raise gr.Error(f"The file is larger than {MAX_BODY_BYTES // 2**20} MiB.", print_exception=False)
+        return real
+
+    component.preprocess = preprocess
+    return component
 
 
 def _demo(space: SpaceModel) -> gr.Blocks:
@@ -114,11 +146,11 @@ def _demo(space: SpaceModel) -> gr.Blocks:
         inputs: list[gr.components.Component] = []
         for column in sig.feature_schema:
             if column.dtype is ColumnType.IMAGE:
-                inputs.append(gr.Image(label=column.name, type="filepath", height=220))
+                inputs.append(_uploaded_only(gr.Image(label=column.name, type="filepath", height=220)))
             elif column.dtype is ColumnType.AUDIO:
-                inputs.append(gr.Audio(label=column.name, type="filepath"))
+                inputs.append(_uploaded_only(gr.Audio(label=column.name, type="filepath", format=None)))
             elif column.dtype is ColumnType.VIDEO:
-                inputs.append(gr.Video(label=column.name, height=220))
+                inputs.append(_uploaded_only(gr.Video(label=column.name, height=220, format=None)))
             elif column.dtype is ColumnType.STRING and column.categories:
                 inputs.append(gr.Dropdown(choices=column.categories, label=column.name))
             elif column.dtype is ColumnType.BOOL:

@@ -375,6 +375,12 @@ def conform_image(img: Image.Image, spec: ImageSpec, what: str = "the image") ->
     if img.getexif().get(0x0112, 1) != 1:  # Orientation: a phone photo taken sideways
         img = ImageOps.exif_transpose(img)
     if img.mode in _WIDE_GREY:
+        # Sampled down first (nearest works in every mode): widening a whole 40-megapixel frame
+        # to int64 took ~0.9 GB and seconds before the resize to the model's small size.
+        width, height = spec.size
+        if img.width > 2 * width or img.height > 2 * height:
+            small = (min(img.width, 2 * width), min(img.height, 2 * height))
+            img = img.resize(small, resample=Image.Resampling.NEAREST)
         grey = np.asarray(img, dtype=np.int64)
         shift = 8 if img.mode != "I" or grey.max(initial=0) > 255 else 0
         img = Image.fromarray(np.clip(grey >> shift, 0, 255).astype(np.uint8))
@@ -458,6 +464,8 @@ def load(data: bytes, *, limits: DecodeLimits | None = None) -> Preprocessor:
             f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}" for err in e.errors()
         )
         raise InvalidSpec(f"invalid preprocessor spec: {problems}") from None
+    if isinstance(spec, MEDIA_SPECS):
+        _check_size(spec)
     if isinstance(spec, ImageSpec):
         return ImagePreprocessor(spec, limits)
     if isinstance(spec, AudioSpec):
@@ -471,6 +479,27 @@ def load(data: bytes, *, limits: DecodeLimits | None = None) -> Preprocessor:
             )
         return TokenizerPreprocessor(spec, json.dumps(doc["tokenizer"]))
     raise InvalidSpec(f"unsupported preprocessor kind {doc['spec'].get('kind')!r}")  # pragma: no cover
+
+
+# Each field of a spec is bounded; these bound what they make together, per row: the model's
+# input (a 64-frame 224×224 RGB clip is 9.6 M values) and the STFT a log-mel spec computes.
+MAX_INPUT_VALUES = 2**24
+MAX_STFT_VALUES = 2**26
+
+
+def _check_size(spec: ImageSpec | AudioSpec | VideoSpec) -> None:
+    values = int(np.prod(spec.shape(), dtype=np.int64))
+    if values > MAX_INPUT_VALUES:
+        raise InvalidSpec(
+            f"the {spec.kind} spec makes {values:,} input values per row; at most {MAX_INPUT_VALUES:,}"
+        )
+    if isinstance(spec, AudioSpec) and spec.features == "log_mel":
+        frames = 1 + max(spec.samples - spec.n_fft, 0) // spec.hop_length
+        if frames * spec.n_fft > MAX_STFT_VALUES:
+            raise InvalidSpec(
+                f"the audio spec's log-mel features take {frames:,} frames of {spec.n_fft} samples "
+                f"per row; at most {MAX_STFT_VALUES:,} values (raise hop_length or lower n_fft)"
+            )
 
 
 def document(spec: _Spec, *, tokenizer_json: str | None = None) -> bytes:

@@ -74,18 +74,46 @@ _FORWARDED = ("authorization", "content-type")
 _ANSWERED = ("content-type", "retry-after")
 
 
-async def forward_prediction(settings: Any, name: str, request: Request) -> Response:
+# Forwards at once; more wait their turn (each may hold a body of up to AIMS_MAX_PREDICT_MB).
+_FORWARDS = asyncio.Semaphore(8)
+
+
+def _may_predict(hub: Hub, token: str | None, name: str) -> bool:
+    """Whether the model server would take this caller's request for ``name`` (a deployed
+    playground the caller may see), decided before the body is read."""
+    try:
+        caller = hub.accounts.authenticate(token) if token else None
+    except AimsError:
+        caller = None
+    try:
+        hub.playgrounds.overview(caller, name)
+    except AimsError:
+        return False
+    return name in hub.deployments.serving_versions()
+
+
+async def forward_prediction(hub: Hub, name: str, request: Request) -> Response:
     import httpx
 
     if not NAME_PATTERN.fullmatch(name):  # never a path of Serve's own
         raise NotFound(f"no playground named {name!r}")
-    body = await request.body()  # bounded by RequestGuard (AIMS_MAX_PREDICT_MB)
+    settings = hub.settings
+    allowed = await run_in_threadpool(_may_predict, hub, bearer_token(request.scope["headers"]), name)
     headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
-    try:
-        async with httpx.AsyncClient(timeout=settings.predict_timeout_s + 10) as client:
-            answer = await client.post(f"{settings.serve_url}/{name}/predict", content=body, headers=headers)
-    except httpx.TransportError:
-        raise DeploymentFailed("the model server is not reachable; try again in a moment") from None
+    async with _FORWARDS:
+        # A caller the model server would refuse is forwarded without the body, unread: the
+        # answer is the model server's own refusal (the same 404 a prober gets on its port).
+        body = await request.body() if allowed else b""  # bounded by RequestGuard
+        try:
+            async with httpx.AsyncClient(timeout=settings.predict_timeout_s + 10) as client:
+                url = f"{settings.serve_url}/{name}/predict"
+                answer = await client.post(url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            raise DeploymentFailed(
+                f"the model server did not answer within {settings.predict_timeout_s + 10:.0f} s"
+            ) from None
+        except httpx.TransportError:
+            raise DeploymentFailed("the model server is not reachable; try again in a moment") from None
     kept = {k: v for k, v in answer.headers.items() if k.lower() in _ANSWERED}
     return Response(answer.content, status_code=answer.status_code, headers=kept)
 
@@ -840,7 +868,7 @@ def create_app(hub: Hub) -> FastAPI:
         model server as it came (same body, same token) and its answer comes back as it is —
         the same auth, limits and errors as ``POST <serve url>/<name>/predict``. For hosts that
         expose one port only (a Hugging Face Space)."""
-        return await forward_prediction(hub.settings, name, request)
+        return await forward_prediction(hub, name, request)
 
     api.include_router(data_router(hub, limits))
     app.include_router(api)

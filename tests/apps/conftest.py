@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -43,6 +43,11 @@ def browser() -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield browser
         browser.close()
+
+
+# A page's round trip (a Gradio event, a re-rendered table) takes well under a second on an idle
+# machine, and seconds on a loaded 2-core CI runner: assertions wait up to 20 s, not 5.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture

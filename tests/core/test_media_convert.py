@@ -204,3 +204,44 @@ def test_a_video_spec_is_checked_as_its_frames_image_spec_would_be(spec, words):
     doc = json.dumps({"spec": {"kind": "video", **spec}}).encode()
     with pytest.raises(InvalidSpec, match=re.escape(words)):
         load(doc)
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ({"kind": "video", "frames": 256, "size": [4096, 4096]}, "input values per row; at most 16,777,216"),
+        ({"kind": "image", "size": [4096, 4096]}, "the image spec makes 50,331,648 input values"),
+        (
+            {
+                "kind": "audio",
+                "sample_rate": 192_000,
+                "duration_s": 60,
+                "features": "log_mel",
+                "n_fft": 8192,
+                "hop_length": 64,
+            },
+            "raise hop_length or lower n_fft",
+        ),
+    ],
+)
+def test_a_spec_is_bounded_in_what_its_fields_make_together(spec, words):
+    """Each field is bounded; their product (the tensor per row, the STFT) is bounded too, so a
+    submission cannot size the evaluators' memory."""
+    with pytest.raises(InvalidSpec, match=re.escape(words)):
+        load(json.dumps({"spec": spec}).encode())
+    assert load(json.dumps({"spec": {"kind": "video", "frames": 16, "size": [224, 224]}}).encode())
+
+
+def test_a_huge_16_bit_picture_is_sampled_down_before_it_is_widened():
+    """A 40-megapixel 16-bit grey PNG compresses to little; widening it whole took ~0.9 GB."""
+    import tracemalloc
+
+    from aims_spaces.core.preprocess import conform_image
+
+    wide = Image.fromarray(np.random.default_rng(0).integers(0, 60000, (6000, 6600), dtype=np.uint16))
+    tracemalloc.start()
+    out = conform_image(wide, ImageSpec(size=(28, 28), mode="L"))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert (out.mode, out.size) == ("L", (28, 28))
+    assert peak < 20 * 2**20

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -87,3 +88,32 @@ def test_an_exported_space_answers_its_demo_and_rest_on_one_port(hub, admin, dem
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def test_a_spaces_media_inputs_take_only_files_uploaded_to_it(tmp_path):
+    """Gradio's media models take a path with no "meta" (so no upload check of Gradio's): the
+    exported Space's inputs hand on only files in Gradio's upload folder, within the size limit."""
+    import gradio as gr
+    from gradio.data_classes import FileData
+
+    from serving.space import MAX_BODY_BYTES, _uploaded_only
+
+    for component in (
+        gr.Image(type="filepath"),
+        gr.Audio(type="filepath", format=None),
+        gr.Video(format=None),
+    ):
+        take = _uploaded_only(component).preprocess
+        for outside in ("/etc/hostname", "/dev/zero", str(tmp_path / "x.png")):
+            with pytest.raises(gr.Error, match="Upload the file from this page"):
+                take(FileData(path=outside))
+        uploaded = Path(component.GRADIO_CACHE) / "space-test" / "ok.bin"
+        uploaded.parent.mkdir(parents=True, exist_ok=True)
+        uploaded.write_bytes(b"x")
+        assert take(FileData(path=str(uploaded))) == str(uploaded.resolve())
+        with open(uploaded, "wb") as f:
+            f.truncate(MAX_BODY_BYTES + 1)
+        with pytest.raises(gr.Error, match="larger than"):
+            take(FileData(path=str(uploaded)))
+        uploaded.unlink()
+        assert take(None) is None
