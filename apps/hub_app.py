@@ -7,7 +7,6 @@ and service errors into ``gr.Error``; who may see or create what is the service'
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,12 +27,12 @@ from aims_spaces.domain import (
     TaskType,
     parse_enum,
 )
-from aims_spaces.errors import AimsError, InvalidEvalData, InvalidSpec, public_message
+from aims_spaces.errors import AimsError, InvalidEvalData, InvalidSpec
 from aims_spaces.hub import Hub
 from aims_spaces.hub.access import Caller
 
 from . import tables
-from .session import Sessions, cache_policy
+from .session import Sessions, cache_policy, plain_errors
 
 T = TypeVar("T")
 
@@ -43,12 +42,7 @@ _DEFAULTS = {name: field.default for name, field in PlaygroundSpec.model_fields.
 _DEADLINE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
 
 
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a service call; show its error in plain words (no traceback, no server path)."""
-    try:
-        return fn()
-    except AimsError as e:
-        raise gr.Error(public_message(e.message), print_exception=False) from None
+_guard = plain_errors
 
 
 def metric_choices(task: str) -> list[tuple[str, str]]:
@@ -167,10 +161,10 @@ class FrontPage:
         ]
         if mine:
             infos = [info for info in infos if caller is not None and tables.is_mine(info, caller.username)]
-        serving = self.hub.deployments.serving_versions() if infos else {}
         # Each row's best score is a board build: only the rows shown are built (a hub with
         # 1,000 playgrounds took seconds per page otherwise, see docs/benchmarks.md).
         shown = infos[:FRONT_PAGE_ROWS]
+        serving = self.hub.deployments.serving_versions([i.name for i in shown]) if shown else {}
         rows = [(info, self.best(caller, info), serving.get(info.name)) for info in shown]
         if search.strip() or mine:
             empty = "No playgrounds match." if search.strip() else "You are in no playground yet."

@@ -89,7 +89,7 @@ def _may_predict(hub: Hub, token: str | None, name: str) -> bool:
         hub.playgrounds.overview(caller, name)
     except AimsError:
         return False
-    return name in hub.deployments.serving_versions()
+    return name in hub.deployments.serving_versions([name])
 
 
 async def forward_prediction(hub: Hub, name: str, request: Request) -> Response:

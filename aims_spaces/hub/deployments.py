@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -117,15 +118,18 @@ class Deployments:
         with self._locks[name]:
             self.deployer.set_routes(self.routes())
 
-    def serving_versions(self) -> dict[str, int]:
-        """Playground name -> the version it serves, from the registry (no access check: callers
-        filter by the playgrounds they may see)."""
+    def serving_versions(self, names: Collection[str] | None = None) -> dict[str, int]:
+        """Playground name -> the version it serves, from the registry, for every playground or
+        only ``names`` (no access check: callers filter by the playgrounds they may see)."""
+        q = (
+            select(PlaygroundRow.name, SubmissionRow.version)
+            .join(DeploymentRow, DeploymentRow.playground_id == PlaygroundRow.id)
+            .join(SubmissionRow, SubmissionRow.id == DeploymentRow.submission_id)
+        )
+        if names is not None:
+            q = q.where(PlaygroundRow.name.in_(list(names)))
         with self.registry.session() as s:
-            rows = s.execute(
-                select(PlaygroundRow.name, SubmissionRow.version)
-                .join(DeploymentRow, DeploymentRow.playground_id == PlaygroundRow.id)
-                .join(SubmissionRow, SubmissionRow.id == DeploymentRow.submission_id)
-            ).all()
+            rows = s.execute(q).all()
         return {name: version for name, version in rows}
 
     # --- deploy / swap / undeploy ------------------------------------------------------------

@@ -79,6 +79,10 @@ def test_an_exported_space_answers_its_demo_and_rest_on_one_port(hub, admin, dem
         assert httpx.post(f"{url}/iris/predict", json=rows).json() == on_hub
         bad = httpx.post(f"{url}/predict", json={"rows": [{"sepal length (cm)": 5.1}]})
         assert bad.status_code == 422 and "missing column(s)" in bad.json()["error"]["message"]
+        from serving.space import MAX_BODY_BYTES
+
+        big = httpx.post(f"{url}/predict", content=b" " * (MAX_BODY_BYTES + 1), timeout=60)
+        assert big.status_code == 413 and "larger than" in big.json()["error"]["message"]
 
         label = Client(url, verbose=False).predict(
             *[str(v) for v in iris["X_test"].iloc[0]], api_name="/predict"
