@@ -33,12 +33,12 @@ from aims_spaces.core.limits import MIB, DecodeLimits, mib
 from aims_spaces.core.media import MEDIA_COLUMNS
 from aims_spaces.core.tabular import csv_to_frame, frame_to_parquet, parquet_to_frame
 from aims_spaces.domain import ColumnType, PlaygroundInfo
-from aims_spaces.errors import AimsError, InvalidEvalData, public_message
+from aims_spaces.errors import InvalidEvalData
 from aims_spaces.hub import Hub
 from aims_spaces.hub.access import Caller
 from aims_spaces.hub.training_data import TrainingDataInfo
 
-from .session import Sessions
+from .session import Sessions, plain_errors
 from .tables import md_text
 
 T = TypeVar("T")
@@ -51,12 +51,7 @@ FILES = {ColumnType.IMAGE: "images", ColumnType.AUDIO: "sounds", ColumnType.VIDE
 EXAMPLE_SUFFIX = {ColumnType.IMAGE: "png", ColumnType.AUDIO: "wav", ColumnType.VIDEO: "mp4"}
 
 
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a service call; show its error to the user in plain words."""
-    try:
-        return fn()
-    except AimsError as e:
-        raise gr.Error(public_message(e.message), print_exception=False) from None
+_guard = plain_errors
 
 
 def download_file(hub: Hub, filename: str, data: bytes) -> Path:
@@ -230,12 +225,7 @@ class DataTab:
         return self.refresh(request)
 
     def _need_login(self, request: gr.Request | None) -> Caller:
-        caller = self.sessions.of(request)
-        if caller is None:
-            raise gr.Error(
-                "Log in to do this (use the Log in link at the top of the page).", print_exception=False
-            )
-        return caller
+        return self.sessions.need(request)
 
     def _file(self, filename: str, data: bytes) -> Any:
         return gr.update(value=str(download_file(self.hub, filename, data)), visible=True)

@@ -61,7 +61,7 @@ from aims_spaces.hub.submissions import SubmissionUpload, original_format
 
 from . import tables
 from .data_tab import build_data_tab, download_file
-from .session import Sessions, cache_policy
+from .session import Sessions, cache_policy, plain_errors
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,12 +75,7 @@ CSS = """
 """
 
 
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a service call; show its error to the user in plain words."""
-    try:
-        return fn()
-    except AimsError as e:
-        raise gr.Error(public_message(e.message), print_exception=False) from None
+_guard = plain_errors
 
 
 class PlaygroundUI:
@@ -99,12 +94,7 @@ class PlaygroundUI:
         return self.sessions.of(request)
 
     def need_login(self, request: gr.Request | None) -> Caller:
-        caller = self.caller(request)
-        if caller is None:
-            raise gr.Error(
-                "Log in to do this (use the Log in link at the top of the page).", print_exception=False
-            )
-        return caller
+        return self.sessions.need(request)
 
     def info(self, caller: Caller | None) -> PlaygroundInfo:
         return self.hub.playgrounds.overview(caller, self.name)
@@ -217,7 +207,7 @@ class PlaygroundUI:
         return frame.value(), " ".join(p for p in (shown, tables.hidden_note(board), _rescored(board)) if p)
 
     def _board_table(self, board: Any, details: bool, columns: list[str] | None) -> tables.Table:
-        serving = self.hub.deployments.serving_versions().get(self.name)
+        serving = self.hub.deployments.serving_versions([self.name]).get(self.name)
         decimals = self.hub.settings.score_decimals
         return tables.board_table(
             board, details=details, serving_version=serving, columns=columns, decimals=decimals
@@ -480,7 +470,7 @@ class PlaygroundUI:
     # --- demo --------------------------------------------------------------------------------
 
     def runtime(self) -> str:
-        serving = self.hub.deployments.serving_versions().get(self.name)
+        serving = self.hub.deployments.serving_versions([self.name]).get(self.name)
         if serving is None:
             return "No model is deployed yet; the owner deploys one from the **Model** tab."
         return f"Predictions come from the runtime model, **version {serving}**."

@@ -7,14 +7,19 @@ the web and calling REST use the same accounts and the same access rules.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from aims_spaces.errors import AuthenticationRequired
+import gradio as gr
+
+from aims_spaces.errors import AimsError, AuthenticationRequired, public_message
 from aims_spaces.hub import Hub
 from aims_spaces.hub.access import Caller
 
+T = TypeVar("T")
+
 COOKIE = "aims_session"
+LOG_IN = "Log in to do this (use the Log in link at the top of the page)."
 # How long a token's answer is remembered: a revoked or expired session stops working within
 # this time on every page (logout forgets its own token at once).
 _TTL_S = 5.0
@@ -25,6 +30,14 @@ def cache_policy(hub: Hub) -> tuple[int, int]:
     (an upload, a download made for the caller) is deleted."""
     age = int(hub.settings.web_cache_max_age_s)
     return max(min(age // 4, 600), 10), age
+
+
+def plain_errors(fn: Callable[[], T]) -> T:
+    """Run a service call for a page; show its error in plain words (no traceback, no path)."""
+    try:
+        return fn()
+    except AimsError as e:
+        raise gr.Error(public_message(e.message), print_exception=False) from None
 
 
 class Sessions:
@@ -68,6 +81,13 @@ class Sessions:
         headers = getattr(request, "headers", None)
         cookies = getattr(request, "cookies", None)
         return self.caller(_as_dict(headers), _as_dict(cookies))
+
+    def need(self, request: Any) -> Caller:
+        """The signed-in caller of a page's event; a visitor is told to log in."""
+        caller = self.of(request)
+        if caller is None:
+            raise gr.Error(LOG_IN, print_exception=False)
+        return caller
 
     def token_of(self, request: Any) -> str | None:
         if request is None:
