@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -72,6 +72,16 @@ def download(page: Page, button: str) -> str:
             continue
         return Path(got.value.path()).read_text()
     raise AssertionError(f"the {button!r} button never downloaded a file")
+
+
+def choose(dropdown: Locator, option: str) -> None:
+    """Pick ``option`` in a single-choice Gradio dropdown: by clicking it in the list (Enter on
+    a busy page may come before the list is filtered and pick nothing), then wait until the
+    dropdown shows it."""
+    dropdown.click()
+    dropdown.fill(option)
+    dropdown.page.get_by_role("option", name=option, exact=True).click()
+    expect(dropdown).to_have_value(option)
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sklearn.linear_model import LogisticRegression
 
 from aims_spaces.client.conversion import convert
-from tests.apps.conftest import download, screenshot
+from tests.apps.conftest import choose, download, screenshot
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 CLASSES = re.compile("setosa|versicolor|virginica")
@@ -171,10 +171,7 @@ def test_the_owner_compares_versions_and_deploys_one_from_the_page(page: Page, h
     screenshot(page, "playground-compare")
 
     page.get_by_role("tab", name="Model").click()
-    version = page.get_by_label("version", exact=True)
-    version.click()
-    version.fill("2")
-    version.press("Enter")
+    choose(page.get_by_label("version", exact=True), "2")
     expect(page.get_by_text("RandomForestClassifier").locator("visible=true").first).to_be_visible()
     expect(page.get_by_role("button", name="Download ONNX")).to_be_visible()
     page.get_by_role("button", name="Deploy this version (owner)").click()

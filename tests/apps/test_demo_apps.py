@@ -16,7 +16,7 @@ import soundfile
 from playwright.sync_api import Browser, Page, expect
 
 from aims_spaces import ModelPlayground
-from tests.apps.conftest import ARGS, CHROMIUM
+from tests.apps.conftest import ARGS, CHROMIUM, choose
 from tests.apps.test_browser import login
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
@@ -141,10 +141,7 @@ def test_the_page_shows_what_the_owner_deploys_and_closes_without_a_reload(
     try:
         for version in ("2", "1"):  # deploy the other version, then the original again
             page.get_by_role("tab", name="Model").click()
-            picker = page.get_by_label("version", exact=True)
-            picker.click()
-            picker.fill(version)
-            picker.press("Enter")
+            choose(page.get_by_label("version", exact=True), version)
             page.get_by_role("button", name="Deploy this version (owner)").click()
             expect(page.get_by_text(f"Version {version} is now serving")).to_be_visible(timeout=60_000)
             page.get_by_role("tab", name="Demo").click()

@@ -19,6 +19,7 @@ from aims_spaces.hub import Hub, Settings
 from apps import tables
 from apps.hub_app import FrontPage
 from apps.session import Sessions
+from tests.apps.conftest import choose
 from tests.apps.test_browser import login
 
 # Only the tests that drive Chromium against the session's hub are marked hub and browser; the
@@ -265,10 +266,7 @@ def test_a_teacher_creates_a_competition_from_csv_files_and_finds_it_under_my_pl
 
     page.get_by_label("name", exact=True).fill("front-iris-cup")
     page.get_by_label("description (Markdown)").fill("Iris species cup\n\nThree species, four measurements.")
-    metric = page.get_by_label("ranking metric")
-    metric.click()
-    metric.fill("Balanced accuracy")
-    metric.press("Enter")
+    choose(page.get_by_label("ranking metric"), "Balanced accuracy")
     page.get_by_label("deadline").fill("2031-06-30 12:00")
     page.get_by_label("final selections").fill("1")
     page.get_by_label("team size limit").fill("3")

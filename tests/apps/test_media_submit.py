@@ -28,7 +28,7 @@ from aims_spaces.domain import ColumnType, InputType
 from apps import data_tab
 from apps.data_tab import media_zip
 from apps.preprocessor_form import file_document, form_document, submitted_document
-from tests.apps.conftest import download, screenshot
+from tests.apps.conftest import choose, download, screenshot
 from tests.apps.test_browser import login
 
 FLAT = ImageSpec(size=(8, 8), mode="L", layout="flat", input="X")
@@ -184,11 +184,7 @@ def test_an_image_model_goes_up_with_its_preprocessor_from_the_page_and_the_eval
     panel = page.get_by_role("tabpanel")
     panel.locator("input[type=file]").nth(0).set_input_files(str(model_path))
     expect(panel.get_by_text("pixels.onnx")).to_be_visible()  # uploaded before Submit is pressed
-    layout = panel.get_by_role("combobox", name="layout")
-    layout.click()
-    layout.fill("flat")
-    layout.press("Enter")
-    expect(layout).to_have_value("flat")
+    choose(panel.get_by_role("combobox", name="layout"), "flat")
     panel.get_by_role("textbox", name=re.compile(r"^input\b")).fill("X")
     page.get_by_label("description").fill("pixels from the browser")
     page.get_by_role("button", name="Submit", exact=True).click()
