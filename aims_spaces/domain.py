@@ -744,8 +744,10 @@ class EvaluationJob(_Frozen):
     model_sha256: str | None
     predictions_sha256: str | None
     preprocessor_sha256: str | None = None
+    # Where the artifacts and the eval data are, as fsspec URLs: an evaluator on any node of a
+    # cluster reads them there, never from a path on the hub's disk.
     artifact_url: str
-    evaldata_dir: str
+    evaldata_url: str
     bootstrap_samples: int
     # The hub's bounds on decoding media (aims_spaces.core.limits.DecodeLimits as a dict; empty:
     # the defaults), so evaluators on any node decode the eval data as the hub checked it.

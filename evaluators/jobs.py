@@ -35,12 +35,12 @@ _cache_lock = threading.Lock()
 
 
 def _eval_data(job: EvaluationJob) -> tuple[EvalLabels, Any]:
-    key = (job.evaldata_dir, job.eval_data_id)
+    key = (job.evaldata_url, job.eval_data_id)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    repo = EvalDataRepo(job.evaldata_dir)
+    repo = EvalDataRepo(job.evaldata_url)
     value = (repo.labels(job.eval_data_id), repo.features(job.eval_data_id))
     with _cache_lock:
         _cache[key] = value

@@ -1,44 +1,56 @@
-"""The private eval-data repo: one `datasets` dataset per playground, on local disk.
+"""The private eval-data repo: one `datasets` dataset per playground, behind an fsspec URL.
 
-Layout under the repo root, per playground (keyed by a random ``eval_data_id``, never by name)::
+The URL may be a local folder (the default, ``<home>/evaldata``), an object store
+(``s3://bucket/evaldata``) or a private Hugging Face dataset repo (``hf://datasets/<owner>/<repo>``):
+the same code writes and reads all three, and the evaluators on any node of a cluster read the
+data through the URL their job carries, never through a path on the hub's disk.
 
-    <id>/labels/     label, is_public      -- private: read only by evaluators
-    <id>/features/   the eval features     -- members may download
-    <id>/example/    a few example rows    -- members may download
-    <id>/train/      training data the owner hands out -- members may download
-    <id>/train_columns.json   its target, column descriptions and size
+Layout under the root, per playground (keyed by a random ``eval_data_id``, never by name)::
 
-Each playground's folder is built under a temporary name and renamed into place, so a crash
-never leaves a half-written dataset that looks complete. Training data can be replaced: the new
-``train/`` is written beside the old one (``.tmp-train-*``) and swapped in by two renames; the
-hub's start (:meth:`EvalDataRepo.clean_tmp`) puts the old one back should a crash fall between
-them.
+    <id>/labels.parquet     label, is_public   -- private: read only by evaluators
+    <id>/features.parquet   the eval features  -- members may download
+    <id>/example.parquet    a few example rows -- members may download
+    <id>/manifest.json      written last: the id is complete
+    <id>/train-<uuid>.parquet  training data the owner hands out -- members may download
+    <id>/train.json         which train file is current, its target, columns and size
+
+Each part is one object written whole (:func:`~aims_spaces.hub.storage.put_object`: temp file
+and rename on a disk, one upload or one commit on a store, none of which has a rename), and an
+id counts only once its manifest exists, so a crash never leaves a half-written dataset that
+looks complete. Training data is replaced by writing a new file and then ``train.json``, which
+names it: readers see the old data or the new, never a mix. What a crash leaves behind (an id
+without a manifest, a train file no ``train.json`` names) is removed at the hub's start
+(:meth:`EvalDataRepo.clean_tmp`).
+
+The parts are Parquet files written by `datasets` (its features kept in the schema), so a Hub
+repo holding them loads with ``datasets.load_dataset`` as well.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 import pandas as pd
 
 from ..errors import NotFound
+from .storage import put_object
 
 log = logging.getLogger(__name__)
 
-TRAIN = "train"
-TRAIN_COLUMNS = "train_columns.json"
-_TMP_TRAIN = ".tmp-train-"  # a new train/ being written: never complete, always removed
-_OLD_TRAIN = ".old-train-"  # the replaced train/ during a swap: restored if train/ is missing
-_DELETED_TRAIN = ".deleted-train-"  # a train/ being deleted: always removed
+MANIFEST = "manifest.json"
+TRAIN_POINTER = "train.json"
+_TRAIN_PREFIX = "train-"
+_PARTS = ("labels", "features", "example")
 
 
 @dataclass(frozen=True)
@@ -59,19 +71,26 @@ class TrainingMeta:
     descriptions: dict[str, str] = field(default_factory=dict)
 
 
-def _dataset_from_frame(df: pd.DataFrame) -> Any:
+def _parquet_from_frame(df: pd.DataFrame) -> tuple[bytes, Any]:
+    """``df`` as Parquet bytes written by `datasets` (its features in the schema), and the
+    dataset's features."""
     import datasets
     from datasets import Dataset
 
     datasets.disable_progress_bars()  # a hub log is not a terminal
+    dataset = Dataset.from_pandas(df, preserve_index=False)
+    buffer = io.BytesIO()
+    dataset.to_parquet(buffer)
+    return buffer.getvalue(), dataset
 
-    return Dataset.from_pandas(df, preserve_index=False)
 
+def _frame_from_parquet(data: bytes) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
 
-def _frame_from_disk(path: Path) -> pd.DataFrame:
-    from datasets import load_from_disk
-
-    return load_from_disk(str(path)).to_pandas()
+    # Through `datasets`, which restores its features from the schema, as load_from_disk did.
+    return Dataset(InMemoryTable(pq.read_table(io.BytesIO(data)))).to_pandas()
 
 
 def _dtype_name(feature: Any) -> str:
@@ -82,29 +101,75 @@ def _dtype_name(feature: Any) -> str:
     return name.removeprefix("large_")
 
 
-def _write_json(path: Path, value: Any) -> None:
-    """Write ``path`` whole or not at all: a temp file beside it, then ``os.replace``."""
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    try:
-        tmp.write_text(json.dumps(value, ensure_ascii=False))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def ensure_private_hf_repo(repo_id: str, api: Any = None) -> None:
+    """Create the Hugging Face dataset repo ``repo_id`` private if it is missing, and refuse one
+    that is public: the repo holds the hidden labels. The token comes from the usual Hugging
+    Face settings (``HF_TOKEN``, ``huggingface-cli login``)."""
+    from huggingface_hub import HfApi
+
+    api = api or HfApi()
+    api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
+    if not api.repo_info(repo_id, repo_type="dataset").private:
+        raise ValueError(
+            f"the eval-data repo {repo_id} on Hugging Face is public: hidden labels must not be "
+            "published; make it private or choose another AIMS_EVALDATA_URL"
+        )
 
 
 class EvalDataRepo:
     """The playgrounds' private eval data: labels and the secret public/private row split (read
-    only by evaluators), eval features and example rows (members may download them)."""
+    only by evaluators), eval features and example rows (members may download them), and the
+    training data owners hand out.
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+    Args:
+        url: an fsspec URL or a local path. Constructing touches nothing; the hub calls
+            :meth:`prepare` once at its start (evaluators only read).
+    """
 
-    def _dir(self, eval_data_id: str) -> Path:
+    def __init__(self, url: str | Path) -> None:
+        self.url = str(url)
+        self.fs, root = fsspec.url_to_fs(self.url)
+        self.root = root.rstrip("/")
+
+    def prepare(self) -> None:
+        """Make the root (a private repo on the Hugging Face Hub), and bring data an earlier
+        version kept in the old layout into this one."""
+        if "hf" in _protocols(self.fs):
+            parts = self.root.split("/")
+            if len(parts) < 3 or parts[0] != "datasets":
+                raise ValueError(f"AIMS_EVALDATA_URL {self.url!r}: expected hf://datasets/<owner>/<repo>")
+            ensure_private_hf_repo("/".join(parts[1:3]))
+        if self._local:
+            # Readable by the hub's user only, wherever it is: the labels live here.
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            _migrate_folders(self)
+        else:
+            self.fs.makedirs(self.root, exist_ok=True)
+
+    @property
+    def _local(self) -> bool:
+        return "file" in _protocols(self.fs)
+
+    def _dir(self, eval_data_id: str) -> str:
         if not eval_data_id or not eval_data_id.isalnum():
             raise NotFound(f"no eval data {eval_data_id!r}")
-        return self.root / eval_data_id
+        return f"{self.root}/{eval_data_id}"
+
+    def _complete(self, eval_data_id: str) -> str:
+        """The folder of a complete id (its manifest written), else NotFound."""
+        folder = self._dir(eval_data_id)
+        if not self.fs.exists(f"{folder}/{MANIFEST}"):
+            raise NotFound(f"no eval data {eval_data_id!r}")
+        return folder
+
+    def _put(self, path: str, data: bytes) -> None:
+        put_object(self.fs, path, data)
+
+    def _read(self, path: str) -> bytes | None:
+        try:
+            return bytes(self.fs.cat_file(path))
+        except FileNotFoundError:
+            return None
 
     def save(
         self,
@@ -114,28 +179,47 @@ class EvalDataRepo:
         features: pd.DataFrame | None,
         example: pd.DataFrame | None,
     ) -> str:
-        """Write a playground's eval data; return its new id."""
+        """Write a playground's eval data; return its new id. The manifest goes last: until it
+        is written, the id does not exist for any reader."""
         eval_data_id = uuid.uuid4().hex
-        tmp = self.root / f".tmp-{eval_data_id}"
+        folder = self._dir(eval_data_id)
+        label_col = (
+            labels if labels.dtype.kind == "f" else [str(v) if isinstance(v, str) else v for v in labels]
+        )
+        frames = {
+            "labels": pd.DataFrame({"label": label_col, "is_public": is_public.astype(bool)}),
+            "features": features,
+            "example": example,
+        }
+        written = []
         try:
-            label_col = (
-                labels if labels.dtype.kind == "f" else [str(v) if isinstance(v, str) else v for v in labels]
-            )
-            _dataset_from_frame(
-                pd.DataFrame({"label": label_col, "is_public": is_public.astype(bool)})
-            ).save_to_disk(str(tmp / "labels"))
-            if features is not None:
-                _dataset_from_frame(features).save_to_disk(str(tmp / "features"))
-            if example is not None:
-                _dataset_from_frame(example).save_to_disk(str(tmp / "example"))
-            tmp.rename(self._dir(eval_data_id))
+            self.fs.makedirs(folder, exist_ok=True)
+            for part, frame in frames.items():
+                if frame is not None:
+                    self._put(f"{folder}/{part}.parquet", _parquet_from_frame(frame)[0])
+                    written.append(part)
+            manifest = {"parts": written, "created_at": datetime.now(UTC).isoformat()}
+            self._put(f"{folder}/{MANIFEST}", json.dumps(manifest).encode())
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            self._remove(folder)
             raise
         return eval_data_id
 
     def delete(self, eval_data_id: str) -> None:
-        shutil.rmtree(self._dir(eval_data_id), ignore_errors=True)
+        folder = self._dir(eval_data_id)
+        # The manifest first: a delete cut short leaves an incomplete id, which no reader takes
+        # and the next start removes.
+        try:
+            self.fs.rm_file(f"{folder}/{MANIFEST}")
+        except FileNotFoundError:
+            pass
+        self._remove(folder)
+
+    def _remove(self, folder: str) -> None:
+        try:
+            self.fs.rm(folder, recursive=True)
+        except FileNotFoundError:
+            pass
 
     def labels(self, eval_data_id: str) -> EvalLabels:
         df = self._load(eval_data_id, "labels")
@@ -151,14 +235,26 @@ class EvalDataRepo:
         return self._load(eval_data_id, "example", optional=True)
 
     def _load(self, eval_data_id: str, part: str, optional: bool = False) -> pd.DataFrame:
-        path = self._dir(eval_data_id) / part
-        if not path.exists():
+        data = self._read(f"{self._complete(eval_data_id)}/{part}.parquet")
+        if data is None:
             if optional:
                 return None  # type: ignore[return-value]
             raise NotFound(f"eval data {eval_data_id} has no {part}")
-        return _frame_from_disk(path)
+        return _frame_from_parquet(data)
 
     # --- training data --------------------------------------------------------------------
+
+    def _pointer(self, folder: str) -> dict[str, Any] | None:
+        """``train.json`` of ``folder``: which train file is current and what it holds."""
+        data = self._read(f"{folder}/{TRAIN_POINTER}")
+        if data is None:
+            return None
+        try:
+            doc = json.loads(data)
+        except ValueError:  # written whole, so unreadable only if someone edited it
+            log.warning("training data in %s has no readable %s", folder.rsplit("/", 1)[-1], TRAIN_POINTER)
+            return None
+        return doc if isinstance(doc, dict) and isinstance(doc.get("file"), str) else None
 
     def save_training(
         self,
@@ -171,9 +267,9 @@ class EvalDataRepo:
     ) -> TrainingMeta:
         """Store ``frame`` as the playground's training data, replacing any earlier one.
 
-        The new dataset is written to ``<id>/.tmp-train-<uuid>``, then the old ``train/`` is
-        renamed aside, the new one renamed into place, the metadata file replaced, and the old
-        dataset deleted. A failure before the end puts the old dataset back.
+        The new data goes to a file of its own, then ``train.json`` is replaced to name it, then
+        the old file is deleted: a reader sees the old data or the new, and a failure before
+        ``train.json`` is replaced leaves the old data in place.
 
         Args:
             descriptions: column name -> description (checked by the caller).
@@ -181,68 +277,47 @@ class EvalDataRepo:
             data_bytes: what the upload counts toward its owner's storage limit, kept so that
                 replacing or deleting it can give those bytes back.
         """
-        folder = self._dir(eval_data_id)
-        if not folder.is_dir():
-            raise NotFound(f"no eval data {eval_data_id!r}")
-        train = folder / TRAIN
-        tmp = folder / f"{_TMP_TRAIN}{uuid.uuid4().hex}"
-        old = folder / f"{_OLD_TRAIN}{uuid.uuid4().hex}"
-        placed = False
+        folder = self._complete(eval_data_id)
+        before = self._pointer(folder)
+        name = f"{_TRAIN_PREFIX}{uuid.uuid4().hex}.parquet"
+        data, dataset = _parquet_from_frame(frame)
+        meta = TrainingMeta(
+            rows=int(dataset.num_rows),
+            columns=[(str(col), _dtype_name(f)) for col, f in dataset.features.items()],
+            target=target,
+            data_bytes=int(data_bytes),
+            updated_at=datetime.now(UTC),
+            descriptions=dict(descriptions or {}),
+        )
         try:
-            dataset = _dataset_from_frame(frame)
-            dataset.save_to_disk(str(tmp))
-            meta = TrainingMeta(
-                rows=int(dataset.num_rows),
-                columns=[(str(name), _dtype_name(f)) for name, f in dataset.features.items()],
-                target=target,
-                data_bytes=int(data_bytes),
-                updated_at=datetime.now(UTC),
-                descriptions=dict(descriptions or {}),
-            )
-            if train.exists():
-                train.rename(old)
-            tmp.rename(train)
-            placed = True
-            _write_json(
-                folder / TRAIN_COLUMNS,
-                {
-                    "rows": meta.rows,
-                    "columns": [list(c) for c in meta.columns],
-                    "target": meta.target,
-                    "data_bytes": meta.data_bytes,
-                    "updated_at": meta.updated_at.isoformat(),
-                    "descriptions": meta.descriptions,
-                },
-            )
+            self._put(f"{folder}/{name}", data)
+            self._put(f"{folder}/{TRAIN_POINTER}", json.dumps(_pointer_doc(name, meta)).encode())
         except BaseException:
-            if placed:  # the metadata could not follow: the new dataset goes too
-                shutil.rmtree(train, ignore_errors=True)
-            if old.exists() and not train.exists():
-                old.rename(train)
-            shutil.rmtree(tmp, ignore_errors=True)
+            self._remove(f"{folder}/{name}")
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        if before is not None:
+            self._remove(f"{folder}/{before['file']}")
         return meta
 
     def training(self, eval_data_id: str) -> pd.DataFrame | None:
         """The playground's training data, or None when its owner has given none."""
-        return self._load(eval_data_id, TRAIN, optional=True)
+        folder = self._complete(eval_data_id)
+        pointer = self._pointer(folder)
+        data = self._read(f"{folder}/{pointer['file']}") if pointer else None
+        return _frame_from_parquet(data) if data is not None else None
 
     def training_meta(self, eval_data_id: str) -> TrainingMeta | None:
         """Rows, columns, target, size and column descriptions of the training data, or None
         when there is none."""
-        folder = self._dir(eval_data_id)
-        if not (folder / TRAIN).exists():
+        doc = self._pointer(self._complete(eval_data_id))
+        if doc is None:
             return None
-        doc = self._read_columns(folder)
         return TrainingMeta(
             rows=int(doc.get("rows", 0)),
             columns=[(str(c[0]), str(c[1])) for c in doc.get("columns", [])],
             target=doc.get("target"),
             data_bytes=int(doc.get("data_bytes", 0)),
-            updated_at=datetime.fromisoformat(doc["updated_at"])
-            if "updated_at" in doc
-            else datetime.fromtimestamp((folder / TRAIN).stat().st_mtime, UTC),
+            updated_at=datetime.fromisoformat(doc["updated_at"]),
             descriptions={str(k): str(v) for k, v in doc.get("descriptions", {}).items()},
         )
 
@@ -253,54 +328,121 @@ class EvalDataRepo:
 
     def delete_training(self, eval_data_id: str) -> TrainingMeta | None:
         """Delete the training data; return what it was (None when there was none)."""
-        folder = self._dir(eval_data_id)
+        folder = self._complete(eval_data_id)
         meta = self.training_meta(eval_data_id)
-        if meta is None:
+        pointer = self._pointer(folder)
+        if meta is None or pointer is None:
             return None
-        gone = folder / f"{_DELETED_TRAIN}{uuid.uuid4().hex}"
-        (folder / TRAIN).rename(gone)
-        (folder / TRAIN_COLUMNS).unlink(missing_ok=True)
-        shutil.rmtree(gone, ignore_errors=True)
+        self.fs.rm_file(f"{folder}/{TRAIN_POINTER}")
+        self._remove(f"{folder}/{pointer['file']}")
         return meta
 
     def carry_training(self, from_id: str, to_id: str) -> None:
-        """Move the training data to another eval-data folder of the same playground (its eval
-        data was replaced under a new id; the training data stays what it was)."""
-        source, target = self._dir(from_id), self._dir(to_id)
-        if not (source / TRAIN).exists():
+        """Copy the training data to another eval-data id of the same playground (its eval data
+        was replaced under a new id; the training data stays what it was), then drop it from
+        the first."""
+        source, target = self._complete(from_id), self._complete(to_id)
+        pointer = self._pointer(source)
+        if pointer is None:
             return
-        if (target / TRAIN).exists():
+        if self._pointer(target) is not None:
             raise FileExistsError(f"eval data {to_id} already has training data")
-        (source / TRAIN).rename(target / TRAIN)
-        if (source / TRAIN_COLUMNS).exists():
-            os.replace(source / TRAIN_COLUMNS, target / TRAIN_COLUMNS)
-
-    def _read_columns(self, folder: Path) -> dict[str, Any]:
-        try:
-            doc = json.loads((folder / TRAIN_COLUMNS).read_text())
-        except (OSError, ValueError):  # written by os.replace, so missing rather than torn
-            log.warning("training data in %s has no readable %s", folder.name, TRAIN_COLUMNS)
-            return {}
-        return doc if isinstance(doc, dict) else {}
+        self.fs.cp_file(f"{source}/{pointer['file']}", f"{target}/{pointer['file']}")
+        self._put(f"{target}/{TRAIN_POINTER}", json.dumps(pointer).encode())
+        self.fs.rm_file(f"{source}/{TRAIN_POINTER}")
+        self._remove(f"{source}/{pointer['file']}")
 
     def clean_tmp(self) -> None:
-        """Remove what a crash left half-done (run at the hub's start, before any request)."""
-        for path in self.root.glob(".tmp-*"):
-            shutil.rmtree(path, ignore_errors=True)
-        for folder in self.root.iterdir():
-            if not folder.is_dir() or folder.name.startswith("."):
+        """Remove what a crash left half-done (run at the hub's start, before any request): ids
+        without a manifest, train files ``train.json`` does not name, temp files."""
+        try:
+            entries = self.fs.ls(self.root, detail=True)
+        except FileNotFoundError:  # a store's folder exists only once something is in it
+            return
+        for entry in entries:
+            path, name = entry["name"].rstrip("/"), entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith("."):  # a temp file of put_object
+                self._remove(path)
                 continue
-            # A new train/ being written (.tmp-train-*), an unfinished train_columns.json
-            # (.tmp-*), a train/ being deleted.
-            for path in [*folder.glob(".tmp-*"), *folder.glob(f"{_DELETED_TRAIN}*")]:
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-            for path in sorted(folder.glob(f"{_OLD_TRAIN}*")):
-                # The swap stopped between its two renames: the old dataset is still the
-                # playground's (its metadata file was not replaced yet).
-                if not (folder / TRAIN).exists():
-                    path.rename(folder / TRAIN)
-                else:
-                    shutil.rmtree(path, ignore_errors=True)
+            if entry["type"] != "directory":
+                continue
+            if not self.fs.exists(f"{path}/{MANIFEST}"):
+                log.info("removing eval data %s, left unfinished by an earlier crash", name)
+                self._remove(path)
+                continue
+            pointer = self._pointer(path)
+            current = pointer["file"] if pointer else None
+            for child in self.fs.ls(path, detail=False):
+                child_name = child.rstrip("/").rsplit("/", 1)[-1]
+                unnamed_train = child_name.startswith(_TRAIN_PREFIX) and child_name != current
+                if unnamed_train or child_name.startswith("."):
+                    self._remove(child)
+
+
+def _pointer_doc(name: str, meta: TrainingMeta) -> dict[str, Any]:
+    return {
+        "file": name,
+        "rows": meta.rows,
+        "columns": [list(c) for c in meta.columns],
+        "target": meta.target,
+        "data_bytes": meta.data_bytes,
+        "updated_at": meta.updated_at.isoformat(),
+        "descriptions": meta.descriptions,
+    }
+
+
+def _protocols(fs: Any) -> set[str]:
+    protocol = fs.protocol
+    return {protocol} if isinstance(protocol, str) else set(protocol)
+
+
+def _migrate_folders(repo: EvalDataRepo) -> None:
+    """Rewrite ids kept by earlier versions as `datasets` folders on disk (``labels/``,
+    ``features/``, ``example/``, ``train/`` + ``train_columns.json``) in this layout. Runs before
+    :meth:`EvalDataRepo.clean_tmp`, which would take such a folder for an unfinished id."""
+    import shutil
+
+    from datasets import load_from_disk
+
+    root = Path(repo.root)
+    for folder in root.iterdir():
+        if not folder.is_dir() or folder.name.startswith(".") or (folder / MANIFEST).exists():
+            continue
+        if not (folder / "labels" / "state.json").exists():
+            continue  # not the old layout: an unfinished id, which clean_tmp removes
+        aside = sorted(folder.glob(".old-train-*"))
+        if aside and not (folder / "train").exists():  # a swap stopped between its two renames
+            aside[0].rename(folder / "train")
+        for part in _PARTS:
+            if (folder / part).is_dir():
+                frame = load_from_disk(str(folder / part)).to_pandas()
+                repo._put(f"{folder}/{part}.parquet", _parquet_from_frame(frame)[0])
+        if (folder / "train").is_dir():
+            frame = load_from_disk(str(folder / "train")).to_pandas()
+            try:
+                old = json.loads((folder / "train_columns.json").read_text())
+            except (OSError, ValueError):
+                old = {}
+            name = f"{_TRAIN_PREFIX}{uuid.uuid4().hex}.parquet"
+            data, dataset = _parquet_from_frame(frame)
+            repo._put(f"{folder}/{name}", data)
+            meta = TrainingMeta(
+                rows=int(dataset.num_rows),
+                columns=[(str(col), _dtype_name(f)) for col, f in dataset.features.items()],
+                target=old.get("target"),
+                data_bytes=int(old.get("data_bytes", 0)),
+                updated_at=datetime.fromisoformat(old["updated_at"])
+                if "updated_at" in old
+                else datetime.now(UTC),
+                descriptions={str(k): str(v) for k, v in old.get("descriptions", {}).items()},
+            )
+            repo._put(f"{folder}/{TRAIN_POINTER}", json.dumps(_pointer_doc(name, meta)).encode())
+        parts = [p for p in _PARTS if (folder / f"{p}.parquet").exists()]
+        manifest = {"parts": parts, "created_at": datetime.now(UTC).isoformat(), "migrated": True}
+        repo._put(f"{folder}/{MANIFEST}", json.dumps(manifest).encode())
+        for old_part in [*_PARTS, "train"]:
+            shutil.rmtree(folder / old_part, ignore_errors=True)
+        for leftover in folder.glob("*"):
+            if leftover.name == "train_columns.json" or leftover.name.startswith((".tmp-", ".old-train-")):
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        log.info("eval data %s moved to the Parquet layout", folder.name)

@@ -43,9 +43,10 @@ class Settings(BaseSettings, LimitFields):
         default=None,
         description="fsspec URL of the artifact store. Default: `<home>/artifacts` on local disk.",
     )
-    evaldata_dir: Path | None = Field(
+    evaldata_url: str | None = Field(
         default=None,
-        description="Directory of the private eval-data repo. Default: `<home>/evaldata`.",
+        description="fsspec URL of the private eval-data repo (a folder, `s3://…`, "
+        "`hf://datasets/<owner>/<repo>`). Default: `<home>/evaldata` on local disk.",
     )
     host: str = Field(default="127.0.0.1", description="Interface the hub's HTTP server binds.")
     port: int = Field(default=7860, ge=1, le=65535, description="Port of the hub's HTTP server (REST + UI).")
@@ -65,6 +66,11 @@ class Settings(BaseSettings, LimitFields):
     )
     evaluator_num_cpus: float = Field(
         default=0.5, gt=0, description="CPUs one evaluator task reserves in Ray."
+    )
+    evaluator_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ray custom resources one evaluator task needs, as JSON "
+        '(`{"evaluator": 1}` keeps evaluations on the nodes started with that resource).',
     )
     evaluator_max_retries: int = Field(
         default=3, ge=0, description="Times Ray re-runs an evaluator whose worker died."
@@ -219,6 +225,11 @@ class Settings(BaseSettings, LimitFields):
         default=None, description="Set above serve_replicas to autoscale between the two."
     )
     serve_replica_cpus: float = Field(default=0.25, gt=0, description="CPUs one replica reserves in Ray.")
+    serve_replica_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ray custom resources one model-server replica needs, as JSON "
+        '(`{"replica": 1}` keeps replicas on the nodes started with that resource).',
+    )
     serve_max_ongoing_requests: int = Field(
         default=64, ge=1, description="Requests one replica takes at once before Serve queues."
     )
@@ -254,8 +265,8 @@ class Settings(BaseSettings, LimitFields):
         return self.artifact_url or str(self.home / "artifacts")
 
     @property
-    def resolved_evaldata_dir(self) -> Path:
-        return self.evaldata_dir or self.home / "evaldata"
+    def resolved_evaldata_url(self) -> str:
+        return self.evaldata_url or str(self.home / "evaldata")
 
     @property
     def url(self) -> str:

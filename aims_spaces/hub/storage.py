@@ -1,12 +1,14 @@
-"""Content-addressed artifact store.
+"""Content-addressed artifact store, and the one way this hub writes an object to a store.
 
-Blobs are named by their sha256 and written under a temporary name first, then renamed, so a
-crash never leaves a half-written file under a real name. Local paths are the default; any
-fsspec URL (``s3://bucket/prefix``, ``memory://x``) selects another backend.
+Blobs are named by their sha256 and written whole (:func:`put_object`), so a crash never leaves
+a half-written file under a real name. Local paths are the default; any fsspec URL
+(``s3://bucket/prefix``, ``hf://datasets/<owner>/<repo>``, ``memory://x``) selects another
+backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -14,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import fsspec
+from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
 from ..errors import NotFound
@@ -25,6 +28,32 @@ _HEX = set("0123456789abcdef")
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def put_object(fs: AbstractFileSystem, path: str, data: bytes, tmp_dir: str | None = None) -> None:
+    """Write ``data`` to ``path`` whole or not at all.
+
+    On a local disk: a temp file (in ``tmp_dir``, on the same filesystem; default: beside
+    ``path``, named ``.tmp-*``), flushed to disk, then ``os.replace``. On a store (S3, GCS, the
+    Hugging Face Hub) one upload, which the store makes visible only once complete (a Hub upload
+    is one commit); such stores have no rename, and need none.
+    """
+    if isinstance(fs, LocalFileSystem):
+        parent, name = path.rsplit("/", 1)
+        os.makedirs(parent, exist_ok=True)
+        tmp = f"{tmp_dir or parent}/.tmp-{uuid.uuid4().hex}-{name}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)  # atomic on one filesystem
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    else:
+        fs.pipe_file(path, data)
 
 
 def _check_digest(digest: str) -> str:
@@ -41,7 +70,8 @@ class ArtifactStore:
         self.fs, root = fsspec.url_to_fs(self.url)
         self.root = root.rstrip("/")
         self._local = isinstance(self.fs, LocalFileSystem)
-        self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+        if self._local:  # half-written blobs wait here, where clean_tmp finds them
+            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
 
     def path(self, digest: str) -> str:
         _check_digest(digest)
@@ -56,17 +86,7 @@ class ArtifactStore:
         final = self.path(digest)
         if self.fs.exists(final):
             return digest, False
-        tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
-        with self.fs.open(tmp, "wb") as f:
-            f.write(data)
-            if self._local:
-                f.flush()
-                os.fsync(f.fileno())
-        self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
-        if self._local:
-            os.replace(tmp, final)  # atomic on one filesystem
-        else:
-            self.fs.mv(tmp, final)
+        put_object(self.fs, final, data, tmp_dir=f"{self.root}/tmp" if self._local else None)
         return digest, True
 
     def get(self, digest: str) -> bytes:
@@ -88,6 +108,8 @@ class ArtifactStore:
     def clean_tmp(self) -> int:
         """Remove temporary files left by a crash mid-write. Returns how many were removed."""
         removed = 0
+        if not self._local:  # a store's uploads are whole or absent
+            return removed
         for path in self.fs.ls(f"{self.root}/tmp", detail=False):
             self.fs.rm(path)
             removed += 1

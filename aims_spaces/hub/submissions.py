@@ -339,7 +339,7 @@ class Submissions:
             predictions_sha256=sub.predictions_sha256,
             preprocessor_sha256=sub.preprocessor_sha256,
             artifact_url=self.store.url,
-            evaldata_dir=str(self.evaldata.root),
+            evaldata_url=self.evaldata.url,
             bootstrap_samples=self.settings.bootstrap_samples,
             decode_limits=self.settings.decode_limits.model_dump(mode="json"),
             account=None if admin else sub.user_id,

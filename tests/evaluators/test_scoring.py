@@ -32,7 +32,7 @@ def _job(schema, classes, split=True, task=TaskType.CLASSIFICATION, metric=Metri
         model_sha256=None,
         predictions_sha256=None,
         artifact_url="",
-        evaldata_dir="",
+        evaldata_url="",
         bootstrap_samples=200,
     )
 

@@ -113,7 +113,7 @@ def jobs(tmp_path, iris, iris_onnx):
             model_sha256=sha,
             predictions_sha256=None,
             artifact_url=store.url,
-            evaldata_dir=str(tmp_path / "evaldata"),
+            evaldata_url=str(tmp_path / "evaldata"),
             bootstrap_samples=50,
         )
 

@@ -4,6 +4,7 @@ what it costs the owner's storage, and that replacing it leaves nothing half-don
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from aims_spaces.errors import (
     InvalidInput,
     InvalidSpec,
     LimitReached,
+    NotFound,
     PermissionDenied,
     PlaygroundNotFound,
 )
@@ -51,7 +53,13 @@ def row(hub: Hub, name: str) -> tuple[str, int]:
 
 
 def folder_names(hub: Hub, name: str) -> set[str]:
-    return {p.name for p in (hub.evaldata.root / row(hub, name)[0]).iterdir()}
+    """What the playground's eval-data id holds, its current train file as ``train-*``."""
+    repo = hub.evaldata
+    names = {p.rsplit("/", 1)[-1] for p in repo.fs.ls(f"{repo.root}/{row(hub, name)[0]}", detail=False)}
+    return {"train-*" if n.startswith("train-") else n for n in names}
+
+
+WITH_TRAINING = {"manifest.json", "labels.parquet", "features.parquet", "train-*", "train.json"}
 
 
 def png(value: int) -> bytes:
@@ -244,27 +252,33 @@ def test_training_data_counts_toward_the_owners_storage(tmp_path, iris):
         hub.close()
 
 
-def test_replacing_leaves_no_temporary_folders_and_a_crash_is_undone(service, iris):
+def test_replacing_leaves_nothing_behind_and_a_crash_is_undone(service, iris):
     owner = service.user("owner")
     service.playground(owner, "iris", iris)
     data = training_data(service)
     train = iris_train(iris)
     for n in (105, 40, 70):
         data.upload(owner, "iris", train.head(n), "species")
-    assert folder_names(service.hub, "iris") == {"labels", "features", "train", "train_columns.json"}
+    assert folder_names(service.hub, "iris") == WITH_TRAINING  # one train file: the last
 
-    # A crash between the swap's two renames: the old dataset is aside, the new one unfinished.
-    folder = service.hub.evaldata.root / row(service.hub, "iris")[0]
-    (folder / "train").rename(folder / ".old-train-crash")
-    (folder / ".tmp-train-crash").mkdir()
-    (folder / ".tmp-train-crash" / "data-00000-of-00001.arrow").write_bytes(b"half")
-    assert data.info(owner, "iris") is None
+    # A crash after a new train file was written but before train.json named it, one in the
+    # middle of writing a file (its temp file), and one in the middle of making a new id.
+    repo = service.hub.evaldata
+    folder = Path(repo.root) / row(service.hub, "iris")[0]
+    (folder / "train-cut-short.parquet").write_bytes(b"half")
+    (folder / ".tmp-0123-train.json").write_bytes(b"{")
+    (Path(repo.root) / "f00d").mkdir()
+    (Path(repo.root) / "f00d" / "labels.parquet").write_bytes(b"no manifest yet")
+    assert len(data.download(owner, "iris")) == 70  # what train.json names, not the newer file
+    with pytest.raises(NotFound):
+        repo.labels("f00d")  # an id without its manifest does not exist
     service.hub.evaldata.clean_tmp()  # what the hub's start does
-    assert folder_names(service.hub, "iris") == {"labels", "features", "train", "train_columns.json"}
+    assert folder_names(service.hub, "iris") == WITH_TRAINING
+    assert not (Path(repo.root) / "f00d").exists()
     assert len(data.download(owner, "iris")) == 70 and data.info(owner, "iris").rows == 70
 
     data.delete(owner, "iris")
-    assert folder_names(service.hub, "iris") == {"labels", "features"}
+    assert folder_names(service.hub, "iris") == {"manifest.json", "labels.parquet", "features.parquet"}
     service.hub.playgrounds.delete(owner, "iris")
     assert not folder.exists()
 
