@@ -61,9 +61,12 @@ def _wait_free(ports: list[int], timeout: float = 15) -> list[int]:
     return busy
 
 
-def test_five_stop_start_rounds_leave_no_process_or_port_behind(tmp_path):
-    hub = HubProcess(tmp_path / "home")
-    for round_ in range(5):
+def test_stop_start_rounds_and_a_kill_leave_no_process_or_port_behind(tmp_path):
+    """Four rounds of start and stop, then a hub killed outright (SIGKILL to the hub alone: no
+    clean-up code runs) that starts again cleanly on the same ports."""
+    port, serve_port = free_port(), free_port()
+    hub = HubProcess(tmp_path / "home", port=port, serve_port=serve_port)
+    for round_ in range(4):
         hub.start()
         ports = _ports_of(hub)
         serve_dir = json.loads((hub.home / "run.json").read_text())["serve_dir"]
@@ -78,13 +81,9 @@ def test_five_stop_start_rounds_leave_no_process_or_port_behind(tmp_path):
     for name in ("registry.db", "admin_credentials.json", "ray_token"):
         assert stat.S_IMODE((hub.home / name).stat().st_mode) & 0o077 == 0, name
 
-
-def test_a_hub_killed_outright_starts_again_cleanly(tmp_path):
-    port, serve_port = free_port(), free_port()
-    first = HubProcess(tmp_path / "home", port=port, serve_port=serve_port)
-    first.start()
-    old_dir = json.loads((first.home / "run.json").read_text())["serve_dir"]
-    left = first.kill_hub_only()  # SIGKILL to the hub alone: no clean-up code runs
+    hub.start()
+    old_dir = json.loads((hub.home / "run.json").read_text())["serve_dir"]
+    left = hub.kill_hub_only()
     second = HubProcess(tmp_path / "home", port=port, serve_port=serve_port)
     try:
         second.start()
