@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -33,7 +33,9 @@ from aims_spaces.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from aims_spaces.hub.access import Caller
+
+if TYPE_CHECKING:  # the exported Space runs this module without the hub's packages
+    from aims_spaces.hub.access import Caller
 
 MAX_ROWS = 100_000
 MAX_FILES = 1_000  # files (rows) of one multipart request

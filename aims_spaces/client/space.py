@@ -51,11 +51,13 @@ Version {version} of the playground `{name}` (exported from {hub} on {date}).
 Run it anywhere with `pip install -r requirements.txt` and `python app.py` (port 7860).
 """
 
-PINNED = ("gradio", "onnxruntime", "numpy", "pandas", "fastapi", "uvicorn")
+# What serving.space imports beyond the package's own dependencies: not the hub extra (Ray,
+# SQLAlchemy, datasets), which tests/serving/test_space.py keeps out of the running Space.
+PINNED = ("gradio", "onnxruntime", "numpy", "pandas", "fastapi", "uvicorn", "orjson")
 
 
 def _requirements() -> str:
-    lines = [f"aims-spaces[hub]=={__version__}"]
+    lines = [f"aims-spaces=={__version__}"]
     for package in PINNED:
         try:
             lines.append(f"{package}=={metadata.version(package)}")
