@@ -301,12 +301,16 @@ def read_table(path: str, limits: DecodeLimits, *, media: bool = False) -> Any:
 def media_zip(frame: pd.DataFrame, kind: ColumnType, *, target: str | None = None) -> bytes:
     """A table with one column of encoded files as a zip: the files, named by their row
     (``00000.png``, in row order, so sorting them by name keeps it), and ``index.csv`` with the
-    columns ``row``, the media column (each row's file name) and ``target`` when given."""
+    columns ``row``, the media column (each row's file name, empty for a row without a file) and
+    ``target`` when given."""
     media = next(c for c in frame.columns if c != target)
     names = []
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
         for row, data in enumerate(frame[media].tolist()):
+            if not isinstance(data, bytes | bytearray) or not data:
+                names.append("")  # a missing cell: no file, and the index says so
+                continue
             suffix = _suffix(data, kind)
             names.append(_file_name(row, suffix))
             # Most media formats are compressed already; WAV and BMP files are not.

@@ -122,6 +122,10 @@ def test_media_zips_name_files_by_row_and_format_and_the_page_bounds_what_it_pre
     }
     videos = zipfile.ZipFile(io.BytesIO(media_zip(pd.DataFrame({"video": [clip]}), ColumnType.VIDEO)))
     assert videos.namelist() == ["00000.mp4", "index.csv"] and videos.read("00000.mp4") == clip
+    # A row without a file (a null cell of an uploaded table) gets none, and an empty name.
+    gaps = zipfile.ZipFile(io.BytesIO(media_zip(pd.DataFrame({"audio": [None, sound]}), ColumnType.AUDIO)))
+    assert gaps.namelist() == ["00001.wav", "index.csv"]
+    assert pd.read_csv(gaps.open("index.csv"), keep_default_na=False)["audio"].tolist() == ["", "00001.wav"]
 
     assert not data_tab._too_large(frame)
     monkeypatch.setattr(data_tab, "MAX_PAGE_DOWNLOAD_BYTES", 1000)
