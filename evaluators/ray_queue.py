@@ -144,6 +144,7 @@ class RayEvaluationQueue:
         on_done: Callable[[int, EvaluationResult], None],
         *,
         num_cpus: float = 0.5,
+        resources: dict[str, float] | None = None,
         max_retries: int = 3,
         timeout_s: float | None = None,
         grace_s: float = BACKSTOP_GRACE_S,
@@ -153,6 +154,8 @@ class RayEvaluationQueue:
         Args:
             on_done: called once per submission with its result, off Ray's threads.
             num_cpus: CPUs one evaluation reserves in Ray.
+            resources: Ray custom resources one evaluation needs, so that on a cluster
+                evaluations run only on the nodes started with them (None: any node).
             max_retries: times Ray re-runs an evaluation whose worker died.
             timeout_s: wall-clock limit of one evaluation from its start (None: no limit).
             grace_s: how much longer an evaluation stuck in an operator that cannot be
@@ -163,7 +166,11 @@ class RayEvaluationQueue:
                 never held back).
         """
         self._on_done = on_done
-        self._options = {"num_cpus": num_cpus, "max_retries": max_retries}
+        self._options: dict[str, Any] = {
+            "num_cpus": num_cpus,
+            "resources": dict(resources or {}),
+            "max_retries": max_retries,
+        }
         self._timeout_s = timeout_s
         self._grace_s = grace_s
         self._pending: dict[int, ray.ObjectRef] = {}
@@ -179,7 +186,10 @@ class RayEvaluationQueue:
     def warm_up(self, n: int = 2, *, wait: bool = True) -> None:
         """Import the scoring stack in ``n`` workers ahead of the first submission; with
         ``wait=False`` it happens while the hub goes on starting."""
-        refs = [_warm_up.options(num_cpus=self._options["num_cpus"]).remote() for _ in range(n)]
+        # Where evaluations run (the same CPUs and custom resources), spread over the nodes that
+        # offer them, so that on a cluster the first evaluation on each node finds a warm worker.
+        where = {"num_cpus": self._options["num_cpus"], "resources": self._options["resources"]}
+        refs = [_warm_up.options(**where, scheduling_strategy="SPREAD").remote() for _ in range(n)]
         if wait:
             ray.get(refs)
         else:

@@ -90,6 +90,7 @@ class ServeConfig(BaseModel):
     replicas: int = 1
     max_replicas: int | None = None
     replica_cpus: float = 0.25
+    replica_resources: dict[str, float] = {}  # Ray custom resources (empty: any node)
     max_ongoing_requests: int = 64
     model_load_timeout_s: float = 60.0
     predict_timeout_s: float = 30.0
@@ -138,7 +139,7 @@ def build_app(config: ServeConfig) -> Application:
 
     @serve.deployment(
         name="predictions",
-        ray_actor_options={"num_cpus": config.replica_cpus},
+        ray_actor_options={"num_cpus": config.replica_cpus, "resources": config.replica_resources},
         max_ongoing_requests=config.max_ongoing_requests,
         health_check_period_s=5,
         # One log line per request costs ~7% of a replica's CPU; errors are still logged.

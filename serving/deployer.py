@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import ray
+from ray._common.constants import HEAD_NODE_RESOURCE_NAME
 from ray.exceptions import RayActorError
 
 from aims_spaces.domain import Route
@@ -36,9 +37,18 @@ class RayServeDeployer:
     def start(self, routes: list[Route]) -> None:
         from ray import serve
 
+        # On the head node, as Serve's controller is (and with the same internal resource): the
+        # replicas look the state up when they start, and one left on a worker node would die
+        # with that node, leaving every replica without routes.
         self.state = (
             ray.remote(ServingState)
-            .options(name=self._state_name, namespace=NAMESPACE, num_cpus=0, get_if_exists=True)
+            .options(
+                name=self._state_name,
+                namespace=NAMESPACE,
+                num_cpus=0,
+                resources={HEAD_NODE_RESOURCE_NAME: 0.001},
+                get_if_exists=True,
+            )
             .remote()
         )
         ray.get(self.state.set_routes.remote(routes))
@@ -70,6 +80,7 @@ class RayServeDeployer:
             replicas=s.serve_replicas,
             max_replicas=s.serve_max_replicas,
             replica_cpus=s.serve_replica_cpus,
+            replica_resources=s.serve_replica_resources,
             max_ongoing_requests=s.serve_max_ongoing_requests,
             model_load_timeout_s=s.model_load_timeout_s,
             predict_timeout_s=s.predict_timeout_s,

@@ -126,6 +126,7 @@ class HubServer:
         self.queue = RayEvaluationQueue(
             hub.submissions.complete,
             num_cpus=self.settings.evaluator_num_cpus,
+            resources=self.settings.evaluator_resources,
             max_retries=self.settings.evaluator_max_retries,
             timeout_s=self.settings.evaluation_timeout_s,
             per_account=self.settings.user_max_running_evaluations,

@@ -1,4 +1,5 @@
-"""Throwaway hubs in subprocesses, for tests and benchmarks (uvicorn + local Ray, as `make run`).
+"""Throwaway hubs in subprocesses, for tests and benchmarks (uvicorn + local Ray, as `make run`),
+and a Ray cluster of several nodes on this machine for a hub to join.
 
     with HubProcess(tmp_path / "home").start() as hub:
         client = HubClient(hub.url, token=hub.admin_token)
@@ -10,10 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -326,3 +333,234 @@ class PostgresServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# Runs a command in a mount namespace of its own, where what it mounts nobody else sees.
+_OWN_MOUNTS = ["unshare", "--mount", "--propagation", "private", "--"]
+
+
+@dataclass
+class RayNode:
+    """One node of a :class:`RayCluster`: a ``ray start --block`` in a process group of its own."""
+
+    name: str
+    temp_dir: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes]
+
+    def processes(self) -> list[psutil.Process]:
+        """The node's processes: ``ray start`` and everything it started (the raylet, its agents
+        and workers; on the head also the GCS)."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+
+class RayCluster:
+    """A Ray cluster of a head and worker nodes on this machine, for a hub to join with
+    ``AIMS_RAY_ADDRESS``; each node has a temp folder and a process group of its own, so a test
+    can kill one outright.
+
+        cluster = RayCluster()
+        cluster.start_head()
+        cluster.start_node("w1", num_cpus=1, resources={"worker": 4})
+        hub = HubProcess(home, env={"AIMS_RAY_ADDRESS": cluster.address, **cluster.environment()})
+        ...
+        cluster.stop()
+
+    The nodes require a token (a file in the cluster's folder, mode 0600), as the hub's own
+    local Ray does. They listen on the machine's address: Ray keeps to loopback only in its
+    one-machine mode, which refuses worker nodes. A worker node can be started with folders
+    hidden from its processes (an empty tmpfs over each, in a mount namespace of the node's own;
+    needs root, see :meth:`can_hide_folders`): hiding the hub's ``AIMS_HOME`` shows that the
+    node gets everything through the storage URLs, as a node on another machine would.
+    """
+
+    def __init__(self) -> None:
+        # Short: Ray's socket paths live under it and a socket path may hold 107 characters.
+        self.folder = Path(tempfile.mkdtemp(prefix="aims-cluster-", dir="/tmp"))
+        self.token_path = self.folder / "ray_token"
+        fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        self.port = free_port()
+        self.address = ""  # the head's, once it runs
+        self.nodes: dict[str, RayNode] = {}
+        self._ray = str(Path(sys.executable).parent / "ray")
+
+    def environment(self) -> dict[str, str]:
+        """What a program must set before importing Ray to join the cluster: its token."""
+        return {
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN_PATH": str(self.token_path),
+            "RAY_USAGE_STATS_ENABLED": "0",
+        }
+
+    @staticmethod
+    def can_hide_folders() -> bool:
+        """Whether this user may start a node in a mount namespace of its own (root may)."""
+        with tempfile.TemporaryDirectory(prefix="aims-probe-") as probe:
+            command = [*_OWN_MOUNTS, "mount", "-t", "tmpfs", "-o", "size=64k", "aims-hidden", probe]
+            try:
+                return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                return False
+
+    def start_head(self, *, num_cpus: int = 0, timeout: float = 120) -> RayNode:
+        """The head node (the GCS, Serve's controller); with no CPUs, no task or replica asking
+        for some lands there."""
+        args = [
+            "--head",
+            f"--port={self.port}",
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-port={free_port()}",
+            "--include-dashboard=false",
+        ]
+        node = self._start("head", args, num_cpus=num_cpus, resources={})
+        self.wait_started(timeout)
+        # A driver finds its node by the address it reaches the head at: the one the head chose.
+        for p in node.processes():
+            for arg in p.cmdline():
+                if arg.startswith("--node_ip_address="):
+                    self.address = f"{arg.split('=', 1)[1]}:{self.port}"
+        if not self.address:
+            raise RuntimeError("the head node runs no raylet")
+        return node
+
+    def start_node(
+        self,
+        name: str,
+        *,
+        num_cpus: int,
+        resources: dict[str, float],
+        hide: Iterable[Path] = (),
+    ) -> RayNode:
+        """Start a worker node joining the head; :meth:`wait_started` waits for it. ``hide``:
+        folders its processes see as empty (each must exist)."""
+        # Serve runs a proxy on every node with a replica. On one machine these would share the
+        # head's port (Serve binds it with SO_REUSEPORT) and answer its requests; on a machine of
+        # its own a node has a port space of its own, so here it gets a port of its own.
+        env = {"RAY_SERVE_WORKER_PROXY_HTTP_PORT": str(free_port())}
+        return self._start(
+            name, [f"--address={self.address}"], num_cpus=num_cpus, resources=resources, hide=hide, env=env
+        )
+
+    def _start(
+        self,
+        name: str,
+        args: list[str],
+        *,
+        num_cpus: int,
+        resources: dict[str, float],
+        hide: Iterable[Path] = (),
+        env: dict[str, str] | None = None,
+    ) -> RayNode:
+        temp_dir = self.folder / name
+        command = [
+            self._ray,
+            "start",
+            "--block",
+            *args,
+            f"--num-cpus={num_cpus}",
+            f"--resources={json.dumps(resources)}",
+            f"--temp-dir={temp_dir}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            "--object-store-memory=200000000",
+            "--disable-usage-stats",
+            "--log-color=false",
+        ]
+        mounts = [f"mount -t tmpfs -o size=64k,mode=0700 aims-hidden {shlex.quote(str(p))}" for p in hide]
+        if mounts:
+            script = " && ".join([*mounts, 'exec "$@"'])
+            command = [*_OWN_MOUNTS, "sh", "-c", script, "sh", *command]
+        full_env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+        full_env.update(self.environment(), **(env or {}))
+        log_path = self.folder / f"{name}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                command, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        node = RayNode(name, temp_dir, log_path, proc)
+        self.nodes[name] = node
+        return node
+
+    def wait_started(self, timeout: float = 120) -> None:
+        """Wait until every node started has registered with the head (``ray start`` says so
+        once the GCS knows the node)."""
+        deadline = time.monotonic() + timeout
+        for node in self.nodes.values():
+            while "Ray runtime started." not in node.log_path.read_text(errors="replace"):
+                if node.proc.poll() is not None or time.monotonic() > deadline:
+                    log = node.log_path.read_text(errors="replace")[-4000:]
+                    raise RuntimeError(f"Ray node {node.name} did not start; its log:\n{log}")
+                time.sleep(0.2)
+
+    def ran_on(self, pid: int) -> str | None:
+        """The node whose Ray worker had process id ``pid``, even after the worker or its node is
+        gone: Ray names each worker's log after its process id (``python-core-worker-<worker
+        id>_<pid>.log``, a Ray internal) in the node's own session folder."""
+        for node in self.nodes.values():
+            if any(node.temp_dir.glob(f"session_*/logs/python-core-worker-*_{pid}.log")):
+                return node.name
+        return None
+
+    def find(self, title: str) -> dict[int, str]:
+        """Live processes whose command line (a Ray worker's is its title, ``ray::<task or
+        actor>``) contains ``title``, and the node each belongs to."""
+        found = {}
+        for node in self.nodes.values():
+            for p in node.processes():
+                try:
+                    if title in " ".join(p.cmdline()):
+                        found[p.pid] = node.name
+                except psutil.Error:
+                    continue
+        return found
+
+    def kill(self, name: str) -> None:
+        """SIGKILL every process of node ``name`` at once: the machine lost its power."""
+        node = self.nodes[name]
+        victims = node.processes()
+        try:
+            os.killpg(node.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _kill(victims)  # any that left the node's process group
+        node.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Stop every node (SIGTERM, then SIGKILL what is left after 5 s: the head's autoscaler
+        monitor was seen to outlive SIGTERM) and remove the cluster's folder."""
+        from .runtime import processes_using
+
+        processes = [p for node in self.nodes.values() for p in node.processes()]
+        for node in self.nodes.values():
+            try:
+                os.killpg(node.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        _, alive = psutil.wait_procs(processes, timeout=5)
+        _kill(alive)
+        for node in self.nodes.values():
+            node.proc.wait(timeout=15)
+        # Anything that left its node's process tree still names the cluster's folder.
+        leftovers = []
+        for pid in processes_using(self.folder):
+            try:
+                leftovers.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                continue
+        _kill(leftovers)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _kill(processes: list[psutil.Process]) -> None:
+    """SIGKILL ``processes`` and wait for them to go."""
+    for p in processes:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(processes, timeout=30)
