@@ -66,6 +66,10 @@ class AimsError(Exception):
     """Root of every error aims_spaces raises on purpose."""
 
     status_code = 500
+    # Caused in passing by the way to the server, not by the request: the same call may well
+    # succeed a moment later (a connection refused or reset, a proxy's own 5xx while a replica
+    # is replaced). The client retries these for idempotent calls (core/retry.py).
+    transient = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -190,6 +194,7 @@ class EvaluationFailed(AimsError):
 
 class HubUnavailable(AimsError, ConnectionError):
     status_code = 503
+    transient = True
 
 
 class ServerError(AimsError):
@@ -222,7 +227,12 @@ def error_from_payload(status: int, payload: Any) -> AimsError:
     cls = _BY_CODE.get(code or "")
     if cls is None:
         cls = _fallback_class(status)
-    return cls(message)
+    error = cls(message)
+    if code is None and status in (500, 502, 503, 504):
+        # Not the hub's nor the model server's answer (theirs are typed JSON errors): a proxy's
+        # on the way, e.g. Ray Serve's plain-text 500 for a request whose replica was lost.
+        error.transient = True
+    return error
 
 
 def _fallback_class(status: int) -> type[AimsError]:
