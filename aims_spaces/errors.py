@@ -228,6 +228,7 @@ def error_from_payload(status: int, payload: Any) -> AimsError:
     if cls is None:
         cls = _fallback_class(status)
     error = cls(message)
+    error.transient = False  # the server's own answer, whatever its class says of itself
     if code is None and status in (500, 502, 503, 504):
         # Not the hub's nor the model server's answer (theirs are typed JSON errors): a proxy's
         # on the way, e.g. Ray Serve's plain-text 500 for a request whose replica was lost.

@@ -8,7 +8,11 @@ import time
 from typing import Any
 
 import ray
-from ray._common.constants import HEAD_NODE_RESOURCE_NAME
+
+try:  # Ray's name for the resource only the head node has (internal; stable since 2.10)
+    from ray._common.constants import HEAD_NODE_RESOURCE_NAME
+except ImportError:
+    HEAD_NODE_RESOURCE_NAME = "node:__internal_head__"
 from ray.exceptions import RayActorError
 
 from aims_spaces.domain import Route

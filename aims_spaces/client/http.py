@@ -77,9 +77,12 @@ class HubClient:
             )
         except httpx.TransportError as e:
             where = path.split("/api/")[0] if path.startswith("http") else self.url
-            raise HubUnavailable(
+            error = HubUnavailable(
                 f"cannot reach {where} ({e}); is the hub running? Start one with `make run`"
-            ) from None
+            )
+            # A connection refused or reset may pass; a call that timed out would take as long again.
+            error.transient = not isinstance(e, httpx.TimeoutException)
+            raise error from None
         if resp.status_code >= 400:
             try:
                 payload = resp.json()

@@ -131,7 +131,7 @@ class Editing:
             raise InvalidSpec("give new eval labels, eval features or example data")
         with self.registry.session() as s:
             pg = self.playgrounds.load(s, name, caller, Access.MANAGE)
-            old_id, signature, n = pg.eval_data_id, pg.signature, pg.n_eval_rows
+            pg_id, old_id, signature, n = pg.id, pg.eval_data_id, pg.signature, pg.n_eval_rows
             public_fraction, has_features = pg.public_fraction, pg.has_eval_features
         limits = self.playgrounds.settings.decode_limits
         as_frame = frame_for(signature.input_type, limits=limits)
@@ -183,37 +183,40 @@ class Editing:
             is_public = competition.split_rows(
                 len(labels), public_fraction, np.random.default_rng(secrets.randbits(64))
             )
-        new_id = self.evaldata.save(labels=labels, is_public=is_public, features=features, example=example)
-        self.evaldata.carry_training(old_id, new_id)  # the training data stays
-        rescore = eval_labels is not None or eval_features is not None
-        what = ", ".join(
-            part
-            for part, given in (
-                ("eval labels", eval_labels is not None),
-                ("eval features", eval_features is not None),
-                ("example data", example_data is not None),
+        # No training-data upload or deletion in between: it would land in the old id.
+        with self.playgrounds.data_lock(pg_id):
+            new_id = self.evaldata.save(
+                labels=labels, is_public=is_public, features=features, example=example
             )
-            if given
-        )
-        try:
-            with self.registry.session() as s:
-                pg = self.playgrounds.load(s, name, caller, Access.MANAGE)
-                assert caller is not None
-                if pg.eval_data_id != old_id:
-                    raise CompetitionClosed("the eval data changed meanwhile; try again")
-                pg.eval_data_id = new_id
-                pg.n_eval_rows = int(len(labels))
-                pg.has_eval_features = features is not None
-                _record(pg, caller, f"replaced the {what}")
-                jobs = self.submissions.rescore(s, pg) if rescore else []
-                pg.entrants_changed_at = utcnow()
-                s.flush()
-                info = self.playgrounds.info(s, pg, caller)
-        except BaseException:
-            self.evaldata.carry_training(new_id, old_id)
-            self.evaldata.delete(new_id)
-            raise
-        self.evaldata.delete(old_id)
+            self.evaldata.carry_training(old_id, new_id)  # the training data stays
+            rescore = eval_labels is not None or eval_features is not None
+            what = ", ".join(
+                part
+                for part, given in (
+                    ("eval labels", eval_labels is not None),
+                    ("eval features", eval_features is not None),
+                    ("example data", example_data is not None),
+                )
+                if given
+            )
+            try:
+                with self.registry.session() as s:
+                    pg = self.playgrounds.load(s, name, caller, Access.MANAGE)
+                    assert caller is not None
+                    if pg.eval_data_id != old_id:
+                        raise CompetitionClosed("the eval data changed meanwhile; try again")
+                    pg.eval_data_id = new_id
+                    pg.n_eval_rows = int(len(labels))
+                    pg.has_eval_features = features is not None
+                    _record(pg, caller, f"replaced the {what}")
+                    jobs = self.submissions.rescore(s, pg) if rescore else []
+                    pg.entrants_changed_at = utcnow()
+                    s.flush()
+                    info = self.playgrounds.info(s, pg, caller)
+            except BaseException:
+                self.evaldata.delete(new_id)  # the old id is whole, its training data included
+                raise
+            self.evaldata.delete(old_id)
         log.info(
             "%s: %s replaced by %s; %d submission(s) to score again", name, what, caller.username, len(jobs)
         )

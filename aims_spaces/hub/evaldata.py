@@ -32,6 +32,7 @@ import io
 import json
 import logging
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +52,10 @@ MANIFEST = "manifest.json"
 TRAIN_POINTER = "train.json"
 _TRAIN_PREFIX = "train-"
 _PARTS = ("labels", "features", "example")
+# What the hub names things in the repo: ids (uuid4().hex), train files, its own temp files.
+# Nothing else under the root is touched, whatever else the folder or bucket holds.
+_ID = re.compile(r"[0-9a-f]{32}")
+_TRAIN_FILE = re.compile(r"train-[0-9a-f]{32}\.parquet")
 
 
 @dataclass(frozen=True)
@@ -127,9 +132,10 @@ class EvalDataRepo:
     """
 
     def __init__(self, url: str | Path) -> None:
-        self.url = str(url)
-        self.fs, root = fsspec.url_to_fs(self.url)
+        self.fs, root = fsspec.url_to_fs(str(url))
         self.root = root.rstrip("/")
+        # Local paths travel absolute: an evaluator resolves them in a worker's own folder.
+        self.url = self.root if self._local else str(url)
 
     def prepare(self) -> None:
         """Make the root (a private repo on the Hugging Face Hub), and bring data an earlier
@@ -142,6 +148,8 @@ class EvalDataRepo:
         if self._local:
             # Readable by the hub's user only, wherever it is: the labels live here.
             os.makedirs(self.root, mode=0o700, exist_ok=True)
+            if os.stat(self.root).st_mode & 0o077:
+                os.chmod(self.root, 0o700)
             _migrate_folders(self)
         else:
             self.fs.makedirs(self.root, exist_ok=True)
@@ -155,10 +163,20 @@ class EvalDataRepo:
             raise NotFound(f"no eval data {eval_data_id!r}")
         return f"{self.root}/{eval_data_id}"
 
+    def _has(self, path: str) -> bool:
+        """Whether ``path`` exists. Only "not found" means no: fsspec's ``exists`` says no on any
+        error (a store's 429 or 5xx included), which here would make a complete id look
+        unfinished."""
+        try:
+            self.fs.info(path)
+        except FileNotFoundError:
+            return False
+        return True
+
     def _complete(self, eval_data_id: str) -> str:
         """The folder of a complete id (its manifest written), else NotFound."""
         folder = self._dir(eval_data_id)
-        if not self.fs.exists(f"{folder}/{MANIFEST}"):
+        if not self._has(f"{folder}/{MANIFEST}"):
             raise NotFound(f"no eval data {eval_data_id!r}")
         return folder
 
@@ -221,6 +239,15 @@ class EvalDataRepo:
         except FileNotFoundError:
             pass
 
+    def _remove_file(self, path: str) -> None:
+        """Remove one file; a failure is logged (the next start's clean-up finishes it)."""
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.warning("could not remove %s (%s); the next start removes it", path.rsplit("/", 1)[-1], e)
+
     def labels(self, eval_data_id: str) -> EvalLabels:
         df = self._load(eval_data_id, "labels")
         labels = df["label"].to_numpy()
@@ -254,7 +281,11 @@ class EvalDataRepo:
         except ValueError:  # written whole, so unreadable only if someone edited it
             log.warning("training data in %s has no readable %s", folder.rsplit("/", 1)[-1], TRAIN_POINTER)
             return None
-        return doc if isinstance(doc, dict) and isinstance(doc.get("file"), str) else None
+        if not isinstance(doc, dict) or not _TRAIN_FILE.fullmatch(str(doc.get("file"))):
+            # Only ever a name the hub gave: never a path that reaches past the train file.
+            log.warning("training data in %s names no train file", folder.rsplit("/", 1)[-1])
+            return None
+        return doc
 
     def save_training(
         self,
@@ -293,10 +324,10 @@ class EvalDataRepo:
             self._put(f"{folder}/{name}", data)
             self._put(f"{folder}/{TRAIN_POINTER}", json.dumps(_pointer_doc(name, meta)).encode())
         except BaseException:
-            self._remove(f"{folder}/{name}")
+            self._remove_file(f"{folder}/{name}")
             raise
         if before is not None:
-            self._remove(f"{folder}/{before['file']}")
+            self._remove_file(f"{folder}/{before['file']}")
         return meta
 
     def training(self, eval_data_id: str) -> pd.DataFrame | None:
@@ -334,13 +365,13 @@ class EvalDataRepo:
         if meta is None or pointer is None:
             return None
         self.fs.rm_file(f"{folder}/{TRAIN_POINTER}")
-        self._remove(f"{folder}/{pointer['file']}")
+        self._remove_file(f"{folder}/{pointer['file']}")
         return meta
 
     def carry_training(self, from_id: str, to_id: str) -> None:
         """Copy the training data to another eval-data id of the same playground (its eval data
-        was replaced under a new id; the training data stays what it was), then drop it from
-        the first."""
+        is being replaced under a new id; the training data stays what it was). The first id
+        keeps its copy until it is deleted, so a replacement that fails loses nothing."""
         source, target = self._complete(from_id), self._complete(to_id)
         pointer = self._pointer(source)
         if pointer is None:
@@ -349,34 +380,38 @@ class EvalDataRepo:
             raise FileExistsError(f"eval data {to_id} already has training data")
         self.fs.cp_file(f"{source}/{pointer['file']}", f"{target}/{pointer['file']}")
         self._put(f"{target}/{TRAIN_POINTER}", json.dumps(pointer).encode())
-        self.fs.rm_file(f"{source}/{TRAIN_POINTER}")
-        self._remove(f"{source}/{pointer['file']}")
 
     def clean_tmp(self) -> None:
         """Remove what a crash left half-done (run at the hub's start, before any request): ids
-        without a manifest, train files ``train.json`` does not name, temp files."""
+        without a manifest, train files ``train.json`` does not name, temp files. Only names the
+        hub gives are looked at; whatever else the folder or bucket holds is left alone."""
         try:
             entries = self.fs.ls(self.root, detail=True)
         except FileNotFoundError:  # a store's folder exists only once something is in it
             return
         for entry in entries:
-            path, name = entry["name"].rstrip("/"), entry["name"].rstrip("/").rsplit("/", 1)[-1]
-            if name.startswith("."):  # a temp file of put_object
-                self._remove(path)
+            path = entry["name"].rstrip("/")
+            name = path.rsplit("/", 1)[-1]
+            if name.startswith(".tmp-") and entry["type"] != "directory":  # put_object's
+                self._remove_file(path)
                 continue
-            if entry["type"] != "directory":
+            if entry["type"] != "directory" or not _ID.fullmatch(name):
                 continue
-            if not self.fs.exists(f"{path}/{MANIFEST}"):
+            # The listing, not exists(): an error while listing stops the clean-up, where
+            # exists() would have said "no manifest" and the id would have gone.
+            children = {c.rstrip("/").rsplit("/", 1)[-1]: c for c in self.fs.ls(path, detail=False)}
+            if MANIFEST not in children:
                 log.info("removing eval data %s, left unfinished by an earlier crash", name)
                 self._remove(path)
                 continue
-            pointer = self._pointer(path)
+            pointer = self._pointer(path) if TRAIN_POINTER in children else None
+            if TRAIN_POINTER in children and pointer is None:
+                continue  # unreadable: which train file is current is unknown, so none goes
             current = pointer["file"] if pointer else None
-            for child in self.fs.ls(path, detail=False):
-                child_name = child.rstrip("/").rsplit("/", 1)[-1]
-                unnamed_train = child_name.startswith(_TRAIN_PREFIX) and child_name != current
-                if unnamed_train or child_name.startswith("."):
-                    self._remove(child)
+            for child_name, child in children.items():
+                unnamed_train = _TRAIN_FILE.fullmatch(child_name) and child_name != current
+                if unnamed_train or child_name.startswith(".tmp-"):
+                    self._remove_file(child)
 
 
 def _pointer_doc(name: str, meta: TrainingMeta) -> dict[str, Any]:
@@ -402,47 +437,51 @@ def _migrate_folders(repo: EvalDataRepo) -> None:
     :meth:`EvalDataRepo.clean_tmp`, which would take such a folder for an unfinished id."""
     import shutil
 
-    from datasets import load_from_disk
-
     root = Path(repo.root)
     for folder in root.iterdir():
-        if not folder.is_dir() or folder.name.startswith(".") or (folder / MANIFEST).exists():
-            continue
-        if not (folder / "labels" / "state.json").exists():
-            continue  # not the old layout: an unfinished id, which clean_tmp removes
-        aside = sorted(folder.glob(".old-train-*"))
-        if aside and not (folder / "train").exists():  # a swap stopped between its two renames
-            aside[0].rename(folder / "train")
-        for part in _PARTS:
-            if (folder / part).is_dir():
-                frame = load_from_disk(str(folder / part)).to_pandas()
-                repo._put(f"{folder}/{part}.parquet", _parquet_from_frame(frame)[0])
-        if (folder / "train").is_dir():
-            frame = load_from_disk(str(folder / "train")).to_pandas()
-            try:
-                old = json.loads((folder / "train_columns.json").read_text())
-            except (OSError, ValueError):
-                old = {}
-            name = f"{_TRAIN_PREFIX}{uuid.uuid4().hex}.parquet"
-            data, dataset = _parquet_from_frame(frame)
-            repo._put(f"{folder}/{name}", data)
-            meta = TrainingMeta(
-                rows=int(dataset.num_rows),
-                columns=[(str(col), _dtype_name(f)) for col, f in dataset.features.items()],
-                target=old.get("target"),
-                data_bytes=int(old.get("data_bytes", 0)),
-                updated_at=datetime.fromisoformat(old["updated_at"])
-                if "updated_at" in old
-                else datetime.now(UTC),
-                descriptions={str(k): str(v) for k, v in old.get("descriptions", {}).items()},
-            )
-            repo._put(f"{folder}/{TRAIN_POINTER}", json.dumps(_pointer_doc(name, meta)).encode())
-        parts = [p for p in _PARTS if (folder / f"{p}.parquet").exists()]
-        manifest = {"parts": parts, "created_at": datetime.now(UTC).isoformat(), "migrated": True}
-        repo._put(f"{folder}/{MANIFEST}", json.dumps(manifest).encode())
+        if not folder.is_dir() or not (folder / "labels" / "state.json").exists():
+            continue  # not the old layout
+        if not (folder / MANIFEST).exists():  # else moved already, and stopped before the clean-up
+            _migrate_folder(repo, folder)
         for old_part in [*_PARTS, "train"]:
             shutil.rmtree(folder / old_part, ignore_errors=True)
         for leftover in folder.glob("*"):
             if leftover.name == "train_columns.json" or leftover.name.startswith((".tmp-", ".old-train-")):
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         log.info("eval data %s moved to the Parquet layout", folder.name)
+
+
+def _migrate_folder(repo: EvalDataRepo, folder: Path) -> None:
+    """Write one id of the old layout in this one; its manifest last."""
+    from datasets import load_from_disk
+
+    aside = sorted(folder.glob(".old-train-*"))
+    if aside and not (folder / "train").exists():  # a swap stopped between its two renames
+        aside[0].rename(folder / "train")
+    for part in _PARTS:
+        if (folder / part).is_dir():
+            frame = load_from_disk(str(folder / part)).to_pandas()
+            repo._put(f"{folder}/{part}.parquet", _parquet_from_frame(frame)[0])
+    if (folder / "train").is_dir():
+        frame = load_from_disk(str(folder / "train")).to_pandas()
+        try:
+            old = json.loads((folder / "train_columns.json").read_text())
+        except (OSError, ValueError):
+            old = {}
+        name = f"{_TRAIN_PREFIX}{uuid.uuid4().hex}.parquet"
+        data, dataset = _parquet_from_frame(frame)
+        repo._put(f"{folder}/{name}", data)
+        meta = TrainingMeta(
+            rows=int(dataset.num_rows),
+            columns=[(str(col), _dtype_name(f)) for col, f in dataset.features.items()],
+            target=old.get("target"),
+            data_bytes=int(old.get("data_bytes", 0)),
+            updated_at=datetime.fromisoformat(old["updated_at"])
+            if "updated_at" in old
+            else datetime.now(UTC),
+            descriptions={str(k): str(v) for k, v in old.get("descriptions", {}).items()},
+        )
+        repo._put(f"{folder}/{TRAIN_POINTER}", json.dumps(_pointer_doc(name, meta)).encode())
+    parts = [p for p in _PARTS if (folder / f"{p}.parquet").exists()]
+    manifest = {"parts": parts, "created_at": datetime.now(UTC).isoformat(), "migrated": True}
+    repo._put(f"{folder}/{MANIFEST}", json.dumps(manifest).encode())

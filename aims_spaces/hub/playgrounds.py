@@ -99,6 +99,13 @@ class Playgrounds:
         self._access_listeners: list[Callable[[str], None]] = []
         self._create_listeners: list[Callable[[str], None]] = []
         self._owner_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._data_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+
+    def data_lock(self, playground_id: int) -> threading.Lock:
+        """Held while a playground's eval-data id or its training data changes (an upload, a
+        deletion, a replacement of the eval data under a new id), so that none of them works on
+        an id another is replacing."""
+        return self._data_locks[playground_id]
 
     def on_create(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(name)`` after a playground is created."""

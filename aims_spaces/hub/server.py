@@ -96,11 +96,15 @@ class HubServer:
         self.deployer: Any = None
         self.first_start_token: str | None = None
         self.runtime: runtime.Runtime | None = None
+        self._home_lock: int | None = None
 
     def start(self) -> Hub:
         web_environment(self.settings)
         # Everything the hub and the processes it starts write is for its user alone.
         os.umask(0o077)
+        # Before anything else: a second hub on this home would clean up what the running one is
+        # writing, and stop its Ray and HAProxy as leftovers of a killed run.
+        self._home_lock = lock_home(self.settings.home)
         hub = Hub.open(self.settings)
         self.hub = hub
         # Ray reads its configuration when imported: prepare it first.
@@ -236,6 +240,39 @@ class HubServer:
             (self.settings.home / runtime.RUN_FILE).unlink(missing_ok=True)
         if self.hub is not None:
             self.hub.close()
+        if self._home_lock is not None:
+            os.close(self._home_lock)  # releases the lock
+            self._home_lock = None
+
+
+class HomeInUse(RuntimeError):
+    def __init__(self, home: Path, pid: str) -> None:
+        super().__init__(f"another hub (process {pid or '?'}) runs on AIMS_HOME {home}")
+
+
+HOME_LOCK = "hub.lock"
+
+
+def lock_home(home: Path) -> int:
+    """Take ``<home>/hub.lock`` for this process (an exclusive ``flock``, which the kernel drops
+    when the process ends, however it ends); returns its descriptor, to keep open.
+
+    Raises:
+        HomeInUse: another process holds it.
+    """
+    import fcntl
+
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    fd = os.open(home / HOME_LOCK, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by children
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        raise HomeInUse(home, holder) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -270,6 +307,8 @@ def start_failure(e: BaseException) -> str:
     """One line for a start that could not finish: what failed and what to do."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    if isinstance(e, HomeInUse):
+        return f"{e}: stop it first, or give this one another AIMS_HOME"
     if isinstance(e, PortInUse):
         return f"{e}: stop what uses it, or choose another port with {e.setting}"
     if isinstance(e, DeploymentFailed):

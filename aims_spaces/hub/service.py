@@ -54,6 +54,7 @@ class Hub:
         store = ArtifactStore(settings.resolved_artifact_url)
         store.clean_tmp()
         evaldata = EvalDataRepo(settings.resolved_evaldata_url)
+        _separate(store, evaldata)
         evaldata.prepare()
         evaldata.clean_tmp()
         playgrounds = Playgrounds(registry, evaldata, settings, store)
@@ -84,6 +85,19 @@ class Hub:
 
     def close(self) -> None:
         self.registry.dispose()
+
+
+def _separate(store: ArtifactStore, evaldata: EvalDataRepo) -> None:
+    """Refuse one store inside the other: each start's clean-up of the one would take the other's
+    files for its own leftovers."""
+    if type(store.fs) is not type(evaldata.fs):
+        return
+    a, b = f"{store.root.rstrip('/')}/", f"{evaldata.root.rstrip('/')}/"
+    if a.startswith(b) or b.startswith(a):
+        raise ValueError(
+            f"AIMS_ARTIFACT_URL ({store.url}) and AIMS_EVALDATA_URL ({evaldata.url}) must be "
+            "separate folders, neither inside the other"
+        )
 
 
 def private_home(home: os.PathLike[str] | str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..core.limits import DecodeLimits, LimitFields
@@ -255,6 +255,13 @@ class Settings(BaseSettings, LimitFields):
         if isinstance(value, str):
             return Path(value).expanduser()
         return value
+
+    @model_validator(mode="after")
+    def _earlier_names(self) -> Settings:
+        # AIMS_EVALDATA_DIR was this setting's name: a hub set up with it keeps its eval data.
+        if self.evaldata_url is None and os.environ.get("AIMS_EVALDATA_DIR"):
+            self.evaldata_url = os.environ["AIMS_EVALDATA_DIR"]
+        return self
 
     @property
     def resolved_database_url(self) -> str:

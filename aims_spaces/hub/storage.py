@@ -90,11 +90,18 @@ class ArtifactStore:
         return digest, True
 
     def get(self, digest: str) -> bytes:
-        try:
-            with self.fs.open(self.path(digest), "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            raise NotFound(f"artifact {digest} is missing from the store") from None
+        path = self.path(digest)
+        for attempt in range(2):
+            try:
+                with self.fs.open(path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                if self._local or attempt:
+                    break
+                # A store's filesystem caches folder listings (HfFileSystem's never expire): a
+                # blob written since this process listed its folder looks missing until then.
+                self.fs.invalidate_cache(path.rsplit("/", 1)[0])
+        raise NotFound(f"artifact {digest} is missing from the store")
 
     def size(self, digest: str) -> int:
         return int(self.fs.size(self.path(digest)))

@@ -10,7 +10,6 @@ data does (``PlaygroundRow.data_bytes``).
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 from typing import Any
 
@@ -77,11 +76,6 @@ class TrainingData:
         self.playgrounds = playgrounds
         self.evaldata = evaldata
         self.settings = settings
-        # One change at a time per playground: the swap of folders and the byte count go together.
-        self._locks: dict[int, threading.Lock] = {}
-
-    def _lock(self, playground_id: int) -> threading.Lock:
-        return self._locks.setdefault(playground_id, threading.Lock())
 
     # --- owners ----------------------------------------------------------------------------
 
@@ -111,12 +105,15 @@ class TrainingData:
         """
         with self.registry.session() as s:
             pg = self.playgrounds.load(s, name, caller, Access.MANAGE)
-            pg_id, eval_data_id, signature = pg.id, pg.eval_data_id, pg.signature
+            pg_id, signature = pg.id, pg.signature
         data, described = self._checked(frame, signature, target, descriptions)
         target = target or None
         data_bytes = int(data.memory_usage(index=False, deep=True).sum())
 
-        with self._lock(pg_id):
+        # One change at a time per playground: the data, its byte count and the id go together.
+        with self.playgrounds.data_lock(pg_id):
+            with self.registry.session() as s:  # read again: the eval data may have moved meanwhile
+                eval_data_id = self.playgrounds.load(s, name, caller, Access.MANAGE).eval_data_id
             before = self.evaldata.training_meta(eval_data_id)
             adding = data_bytes - (before.data_bytes if before is not None else 0)
             if adding > 0:  # taken before writing (and given back if the write fails)
@@ -150,9 +147,10 @@ class TrainingData:
     def delete(self, caller: Caller | None, name: str) -> None:
         """Delete the training data (nothing happens when there is none)."""
         with self.registry.session() as s:
-            pg = self.playgrounds.load(s, name, caller, Access.MANAGE)
-            pg_id, eval_data_id = pg.id, pg.eval_data_id
-        with self._lock(pg_id):
+            pg_id = self.playgrounds.load(s, name, caller, Access.MANAGE).id
+        with self.playgrounds.data_lock(pg_id):
+            with self.registry.session() as s:
+                eval_data_id = self.playgrounds.load(s, name, caller, Access.MANAGE).eval_data_id
             gone = self.evaldata.delete_training(eval_data_id)
             if gone is not None and gone.data_bytes:
                 with self.registry.session() as s:

@@ -3,14 +3,16 @@ colour codes or Serve's start-up chatter."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from aims_spaces.errors import DeploymentFailed
-from aims_spaces.hub.server import PortInUse, start_failure
+from aims_spaces.hub.server import HomeInUse, PortInUse, lock_home, start_failure
 from aims_spaces.hub.settings import Settings
 from aims_spaces.hub.testing import HubProcess, free_port
 
@@ -33,6 +35,27 @@ def test_a_start_on_a_taken_port_says_so_in_one_line_and_starts_nothing(tmp_path
         assert not any("Traceback" in line for line in lines)
         assert "PortInUse" in (tmp_path / "home" / "start-error.log").read_text()
         assert not (tmp_path / "home" / "run.json").exists()  # nothing left running
+
+
+def test_a_second_hub_on_a_running_hubs_home_is_refused_and_the_first_runs_on(hub: HubProcess) -> None:
+    """Before anything else: it would have cleaned up the first's files in flight and stopped its
+    Ray and HAProxy as leftovers of a killed run."""
+    second = HubProcess(hub.home, command=[sys.executable, "app.py"])
+    second.log_path = hub.home.parent / "second-hub.log"
+    with pytest.raises(RuntimeError, match="hub exited with 1"):
+        second.start(timeout=120)
+    last = [line for line in second.log().splitlines() if line.strip()][-1]
+    assert f"another hub (process {hub.proc.pid}) runs on AIMS_HOME {hub.home}" in last
+    assert "stop it first, or give this one another AIMS_HOME" in last
+    assert httpx.get(f"{hub.url}/api/health").json()["status"] == "ok"
+
+
+def test_the_home_lock_is_one_holders_and_goes_with_it(tmp_path: Path) -> None:
+    fd = lock_home(tmp_path / "home")
+    with pytest.raises(HomeInUse, match=rf"process {os.getpid()}\) runs on AIMS_HOME"):
+        lock_home(tmp_path / "home")
+    os.close(fd)
+    os.close(lock_home(tmp_path / "home"))  # free again
 
 
 def test_each_failure_names_what_to_do() -> None:

@@ -239,3 +239,37 @@ def test_a_local_repo_outside_the_home_is_the_hub_users_alone(tmp_path):
     repo = EvalDataRepo(tmp_path / "shared" / "evaldata")
     repo.prepare()
     assert (tmp_path / "shared" / "evaldata").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_stores_must_be_apart_and_the_earlier_setting_name_still_counts(tmp_path, monkeypatch):
+    shared = tmp_path / "store"
+    with pytest.raises(ValueError, match="must be separate folders"):
+        Hub.open(
+            Settings(home=tmp_path / "home", artifact_url=str(shared), evaldata_url=str(shared / "evaldata"))
+        )
+    monkeypatch.setenv("AIMS_EVALDATA_DIR", str(tmp_path / "kept"))
+    assert Settings(home=tmp_path / "home").resolved_evaldata_url == str(tmp_path / "kept")
+
+
+def test_only_what_the_hub_names_is_cleaned_up(tmp_path):
+    """A repo root that holds other things (a shared folder, a bucket, a Hub repo's
+    .gitattributes) keeps them: the clean-up looks at ids, train files and its temp files only."""
+    root = tmp_path / "evaldata"
+    root.mkdir()
+    (root / ".gitattributes").write_text("*.parquet filter=lfs")
+    (root / "notes").mkdir()
+    (root / "notes" / "todo.txt").write_text("keep")
+    repo = EvalDataRepo(root)
+    repo.prepare()
+    complete = repo.save(
+        labels=np.array(["a", "b"]), is_public=np.array([True, False]), features=None, example=None
+    )
+    unfinished = root / ("f" * 32)
+    unfinished.mkdir()
+    (unfinished / "labels.parquet").write_bytes(b"no manifest")
+    # train.json may only name a train file: a tampered one names nothing, and deletes nothing.
+    (root / complete / "train.json").write_text(json.dumps({"file": ""}))
+    repo.clean_tmp()
+    assert sorted(p.name for p in root.iterdir()) == sorted([".gitattributes", "notes", complete])
+    assert repo.training(complete) is None and repo.delete_training(complete) is None
+    assert list(repo.labels(complete).labels) == ["a", "b"]

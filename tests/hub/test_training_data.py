@@ -265,16 +265,16 @@ def test_replacing_leaves_nothing_behind_and_a_crash_is_undone(service, iris):
     # middle of writing a file (its temp file), and one in the middle of making a new id.
     repo = service.hub.evaldata
     folder = Path(repo.root) / row(service.hub, "iris")[0]
-    (folder / "train-cut-short.parquet").write_bytes(b"half")
+    (folder / f"train-{'0' * 32}.parquet").write_bytes(b"half")
     (folder / ".tmp-0123-train.json").write_bytes(b"{")
-    (Path(repo.root) / "f00d").mkdir()
-    (Path(repo.root) / "f00d" / "labels.parquet").write_bytes(b"no manifest yet")
+    (Path(repo.root) / ("f00d" * 8)).mkdir()
+    (Path(repo.root) / ("f00d" * 8) / "labels.parquet").write_bytes(b"no manifest yet")
     assert len(data.download(owner, "iris")) == 70  # what train.json names, not the newer file
     with pytest.raises(NotFound):
-        repo.labels("f00d")  # an id without its manifest does not exist
+        repo.labels("f00d" * 8)  # an id without its manifest does not exist
     service.hub.evaldata.clean_tmp()  # what the hub's start does
     assert folder_names(service.hub, "iris") == WITH_TRAINING
-    assert not (Path(repo.root) / "f00d").exists()
+    assert not (Path(repo.root) / ("f00d" * 8)).exists()
     assert len(data.download(owner, "iris")) == 70 and data.info(owner, "iris").rows == 70
 
     data.delete(owner, "iris")
@@ -295,10 +295,14 @@ def test_training_data_follows_eval_data_replaced_under_a_new_id(service, iris):
         labels=old.labels, is_public=old.is_public, features=repo.features(old_id), example=None
     )
     repo.carry_training(old_id, new_id)
-    assert repo.training(old_id) is None and repo.training_meta(old_id) is None
     assert len(repo.training(new_id)) == len(iris["y_train"])
     assert repo.training_descriptions(new_id) == {"species": "the species"}
-    repo.carry_training(old_id, new_id)  # nothing left to carry: nothing happens
+    # Copied, not moved: should the replacement fail, the old id is whole.
+    assert len(repo.training(old_id)) == len(iris["y_train"])
+    with pytest.raises(FileExistsError):
+        repo.carry_training(old_id, new_id)  # never over training data the id already has
+    repo.delete(old_id)
+    assert len(repo.training(new_id)) == len(iris["y_train"])
 
 
 def test_the_sample_submission_is_a_valid_predictions_file(service, iris, diabetes):
