@@ -38,7 +38,8 @@ def _isolated_client_config(tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    """The session's hub, started the Spaces way (`python app.py`)."""
+    """The session's hub, started the Spaces way (`python app.py`), with only its two main ports
+    set (it picks HAProxy's stats and metrics ports itself)."""
     root = tmp_path_factory.mktemp("hub")
     proc = HubProcess(
         root / "home",
@@ -50,6 +51,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
             "AIMS_MODEL_LOAD_TIMEOUT_S": "15",
         },
         command=[sys.executable, "app.py"],
+        default_ports=True,
     )
     proc.start()
     yield proc

@@ -128,10 +128,9 @@ print("joined", ray.cluster_resources())
 """
 
 
-def test_two_hubs_run_side_by_side_with_default_ports(tmp_path, iris):
-    a = HubProcess(tmp_path / "a", default_ports=True)
+def test_two_hubs_run_side_by_side_with_default_ports(hub, tmp_path, iris, request):
+    a = hub  # the session's hub: only AIMS_PORT and AIMS_SERVE_PORT set, as for this one
     b = HubProcess(tmp_path / "b", default_ports=True)
-    a.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # reach a loopback-only cluster
     intruder = subprocess.Popen(
@@ -150,6 +149,7 @@ def test_two_hubs_run_side_by_side_with_default_ports(tmp_path, iris):
                 input_type="tabular", task_type="classification", name="only-on-a", client=client
             )
             pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
+            request.addfinalizer(pg.delete)  # the session's hub serves other tests' models after
             model = LogisticRegression(max_iter=500).fit(iris["X_train"], iris["y_train"])
             pg.deploy_model(pg.submit_model(model=model).wait().version)
             rows = {"rows": iris["X_test"].head(3).to_dict("records")}
@@ -175,7 +175,6 @@ def test_two_hubs_run_side_by_side_with_default_ports(tmp_path, iris):
     finally:
         if intruder.poll() is None:
             intruder.kill()
-        a.stop()
 
 
 def test_a_first_start_killed_while_seeding_comes_back_with_all_six_demos(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -263,7 +264,8 @@ def test_deployment_reports_traffic(served, hub):
     assert info.stats.p50_ms is not None and info.stats.p99_ms >= info.stats.p50_ms
     assert info.replicas >= 1 and info.predict_url.endswith("/iris-serve/predict")
     # Ray Serve's HAProxy exports Prometheus metrics.
-    metrics = httpx.get(f"http://127.0.0.1:{hub.serve_metrics_port}/metrics")
+    port = json.loads((hub.home / "run.json").read_text())["metrics"]  # the hub picked it
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics")
     assert metrics.status_code == 200 and "haproxy_" in metrics.text
 
 
