@@ -310,6 +310,21 @@ class EvalDataRepo:
         """
         folder = self._complete(eval_data_id)
         before = self._pointer(folder)
+        meta = self._write_training(folder, frame, target, data_bytes, datetime.now(UTC), descriptions or {})
+        if before is not None:
+            self._remove_file(f"{folder}/{before['file']}")
+        return meta
+
+    def _write_training(
+        self,
+        folder: str,
+        frame: pd.DataFrame,
+        target: str | None,
+        data_bytes: int,
+        updated_at: datetime,
+        descriptions: dict[str, str],
+    ) -> TrainingMeta:
+        """Write ``frame`` to a train file of its own, then ``train.json`` naming it."""
         name = f"{_TRAIN_PREFIX}{uuid.uuid4().hex}.parquet"
         data, dataset = _parquet_from_frame(frame)
         meta = TrainingMeta(
@@ -317,8 +332,8 @@ class EvalDataRepo:
             columns=[(str(col), _dtype_name(f)) for col, f in dataset.features.items()],
             target=target,
             data_bytes=int(data_bytes),
-            updated_at=datetime.now(UTC),
-            descriptions=dict(descriptions or {}),
+            updated_at=updated_at,
+            descriptions=dict(descriptions),
         )
         try:
             self._put(f"{folder}/{name}", data)
@@ -326,8 +341,6 @@ class EvalDataRepo:
         except BaseException:
             self._remove_file(f"{folder}/{name}")
             raise
-        if before is not None:
-            self._remove_file(f"{folder}/{before['file']}")
         return meta
 
     def training(self, eval_data_id: str) -> pd.DataFrame | None:
@@ -468,20 +481,14 @@ def _migrate_folder(repo: EvalDataRepo, folder: Path) -> None:
             old = json.loads((folder / "train_columns.json").read_text())
         except (OSError, ValueError):
             old = {}
-        name = f"{_TRAIN_PREFIX}{uuid.uuid4().hex}.parquet"
-        data, dataset = _parquet_from_frame(frame)
-        repo._put(f"{folder}/{name}", data)
-        meta = TrainingMeta(
-            rows=int(dataset.num_rows),
-            columns=[(str(col), _dtype_name(f)) for col, f in dataset.features.items()],
-            target=old.get("target"),
-            data_bytes=int(old.get("data_bytes", 0)),
-            updated_at=datetime.fromisoformat(old["updated_at"])
-            if "updated_at" in old
-            else datetime.now(UTC),
-            descriptions={str(k): str(v) for k, v in old.get("descriptions", {}).items()},
+        repo._write_training(
+            str(folder),
+            frame,
+            old.get("target"),
+            int(old.get("data_bytes", 0)),
+            datetime.fromisoformat(old["updated_at"]) if "updated_at" in old else datetime.now(UTC),
+            {str(k): str(v) for k, v in old.get("descriptions", {}).items()},
         )
-        repo._put(f"{folder}/{TRAIN_POINTER}", json.dumps(_pointer_doc(name, meta)).encode())
     parts = [p for p in _PARTS if (folder / f"{p}.parquet").exists()]
     manifest = {"parts": parts, "created_at": datetime.now(UTC).isoformat(), "migrated": True}
     repo._put(f"{folder}/{MANIFEST}", json.dumps(manifest).encode())
