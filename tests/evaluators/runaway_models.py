@@ -77,7 +77,8 @@ def loop_for_ever(onnx_bytes: bytes, trips: int = FOR_EVER) -> bytes:
 
 def one_long_operator(onnx_bytes: bytes, n: int = 3000) -> bytes:
     """The classifier plus one product of two ``n`` x ``n`` matrices: a single operator, which
-    onnxruntime cannot stop halfway (n=3000: tens of billions of multiply-adds, seconds)."""
+    onnxruntime cannot stop halfway (n^3 multiply-adds, seconds for thousands; each matrix
+    takes 4 n^2 bytes)."""
 
     def extra(graph: onnx.GraphProto, dtype: int, np_dtype: type) -> None:
         graph.initializer.append(numpy_helper.from_array(np.array([n, n], dtype=np.int64), "shape"))
