@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -36,6 +35,7 @@ from ..errors import (
 from . import auth
 from .access import Caller
 from .registry import ApiTokenRow, Registry, UserRow, utcnow
+from .storage import write_file
 
 MAX_PASSWORD = 1024
 DEFAULT_TOKEN_TTL = timedelta(days=90)
@@ -156,22 +156,14 @@ class Accounts:
             s.add(user)
             s.flush()
             s.add(self.token_row(user.id, token, "first start", TokenKind.API))
-            credentials_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = credentials_path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(
-                    {
-                        "url": hub_url,
-                        "username": username,
-                        "password": password,
-                        "token": token,
-                        "login": f"aims login {hub_url} --token {token}",
-                    },
-                    f,
-                    indent=2,
-                )
-            os.replace(tmp, credentials_path)
+            credentials = {
+                "url": hub_url,
+                "username": username,
+                "password": password,
+                "token": token,
+                "login": f"aims login {hub_url} --token {token}",
+            }
+            write_file(credentials_path, json.dumps(credentials, indent=2).encode())
         return AdminCredentials(username, password, token, credentials_path)
 
     def authenticate(self, token: str | None) -> Caller | None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .settings import Settings
+from .storage import write_file
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def record_ray_session(settings: Settings, session_dir: str) -> None:
     except (OSError, ValueError):
         run = {}
     run["ray_session"] = session_dir
-    record.write_text(json.dumps(run))
+    write_file(record, json.dumps(run).encode())
 
 
 def processes_using(folder: str | os.PathLike[str]) -> list[int]:
@@ -276,15 +277,12 @@ def prepare(settings: Settings) -> Runtime:
             }
         )
     record = settings.home / RUN_FILE
-    record.write_text(
-        json.dumps(
-            {
-                "pid": os.getpid(),
-                "serve_dir": str(folder) if folder else None,
-                "ray_dir": str(ray_dir) if ray_dir else None,
-                "stats": stats,
-                "metrics": metrics,
-            }
-        )
-    )
+    run = {
+        "pid": os.getpid(),
+        "serve_dir": str(folder) if folder else None,
+        "ray_dir": str(ray_dir) if ray_dir else None,
+        "stats": stats,
+        "metrics": metrics,
+    }
+    write_file(record, json.dumps(run).encode())
     return Runtime(environment=env, serve_dir=folder, stats_port=stats, metrics_port=metrics, ray_dir=ray_dir)

@@ -24,6 +24,7 @@ from ..errors import DeploymentFailed
 from . import runtime
 from .service import Hub
 from .settings import Settings
+from .storage import write_file
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class HubServer:
         else:  # a hub from before the record: what exists is done, what is missing is made
             done, rebuild = {n for n in DEMOS if n in existing}, set()
         pending = [n for n in DEMOS if n not in done]
-        _write_json(record, {"done": sorted(done)})
+        write_file(record, json.dumps({"done": sorted(done)}).encode())
         if not pending:
             return
         token = self.hub.accounts.service_token(self.settings.admin_username, "demo playgrounds")
@@ -209,7 +210,7 @@ class HubServer:
 
         def ready(name: str) -> None:
             done.add(name)
-            _write_json(record, {"done": sorted(done)})
+            write_file(record, json.dumps({"done": sorted(done)}).encode())
 
         try:
             made = seed_demos_at(
@@ -273,12 +274,6 @@ def lock_home(home: Path) -> int:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, path)
 
 
 class PortInUse(OSError):

@@ -39,21 +39,32 @@ def put_object(fs: AbstractFileSystem, path: str, data: bytes, tmp_dir: str | No
     is one commit); such stores have no rename, and need none.
     """
     if isinstance(fs, LocalFileSystem):
-        parent, name = path.rsplit("/", 1)
-        os.makedirs(parent, exist_ok=True)
-        tmp = f"{tmp_dir or parent}/.tmp-{uuid.uuid4().hex}-{name}"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)  # atomic on one filesystem
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_file(path, data, tmp_dir=tmp_dir)
     else:
         fs.pipe_file(path, data)
+
+
+def write_file(
+    path: str | os.PathLike[str], data: bytes, *, tmp_dir: str | None = None, mode: int = 0o600
+) -> None:
+    """Write a local file whole or not at all, readable by this user only (``mode``): a temp
+    file (in ``tmp_dir``, on the same filesystem; default: beside ``path``, named ``.tmp-*``),
+    flushed to disk, then ``os.replace``. The hub's own records (run.json, demos.json, the
+    admin's credentials) are written this way too."""
+    parent, name = os.path.split(os.fspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(tmp_dir or parent, f".tmp-{uuid.uuid4().hex}-{name}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on one filesystem
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _check_digest(digest: str) -> str:

@@ -23,6 +23,7 @@ from aims_spaces.domain import PlaygroundSpec, SubmissionMeta, SubmissionStatus,
 from aims_spaces.errors import NotFound
 from aims_spaces.hub import Hub, Settings
 from aims_spaces.hub.evaldata import EvalDataRepo, ensure_private_hf_repo
+from aims_spaces.hub.storage import write_file
 from aims_spaces.hub.submissions import SubmissionUpload
 from tests.conftest import signature
 from tests.hub.commit_fs import CommitFileSystem
@@ -273,3 +274,21 @@ def test_only_what_the_hub_names_is_cleaned_up(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == sorted([".gitattributes", "notes", complete])
     assert repo.training(complete) is None and repo.delete_training(complete) is None
     assert list(repo.labels(complete).labels) == ["a", "b"]
+
+
+def test_a_local_write_is_whole_private_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    record = tmp_path / "home" / "run.json"
+    write_file(record, b'{"pid": 1}')
+    write_file(record, b'{"pid": 2}')
+    assert record.read_bytes() == b'{"pid": 2}'
+    assert record.stat().st_mode & 0o777 == 0o600  # the admin's credentials are written so too
+    assert [p.name for p in record.parent.iterdir()] == ["run.json"]
+
+    def no_space(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", no_space)  # the disk fills up before the temp file is whole
+    with pytest.raises(OSError, match="No space"):
+        write_file(record, b'{"pid": 3, "half": ')
+    assert record.read_bytes() == b'{"pid": 2}'  # the old record, untouched
+    assert [p.name for p in record.parent.iterdir()] == ["run.json"]
