@@ -108,6 +108,7 @@ class HubServer:
         self._home_lock = lock_home(self.settings.home)
         hub = Hub.open(self.settings)
         self.hub = hub
+        hub.clean_up_after_crash()  # only now that this process holds the home
         # Ray reads its configuration when imported: prepare it first.
         self.runtime = runtime.prepare(self.settings)
         check_ports(self.settings)  # after the previous run's leftovers are stopped

@@ -52,11 +52,9 @@ class Hub:
         registry = Registry(settings.resolved_database_url)
         registry.migrate()
         store = ArtifactStore(settings.resolved_artifact_url)
-        store.clean_tmp()
         evaldata = EvalDataRepo(settings.resolved_evaldata_url)
         _separate(store, evaldata)
         evaldata.prepare()
-        evaldata.clean_tmp()
         playgrounds = Playgrounds(registry, evaldata, settings, store)
         submissions = Submissions(registry, store, evaldata, playgrounds, settings)
         accounts = Accounts(
@@ -82,6 +80,17 @@ class Hub:
             editing=Editing(registry, playgrounds, submissions, evaldata),
             training_data=TrainingData(registry, playgrounds, evaldata, settings),
         )
+
+    def clean_up_after_crash(self) -> None:
+        """Remove what a crashed run left half-written in the two stores (see
+        :meth:`ArtifactStore.clean_tmp`, :meth:`EvalDataRepo.clean_tmp`).
+
+        Only for the process that holds the home's lock (the hub's server, at its start, before
+        it serves): to anyone else, the running hub's writes in flight look the same. ``open``
+        does not do it, so a tool or a single-playground app may open a hub's home beside it.
+        """
+        self.store.clean_tmp()
+        self.evaldata.clean_tmp()
 
     def close(self) -> None:
         self.registry.dispose()

@@ -58,6 +58,34 @@ def test_the_home_lock_is_one_holders_and_goes_with_it(tmp_path: Path) -> None:
     os.close(lock_home(tmp_path / "home"))  # free again
 
 
+def test_only_the_homes_holder_cleans_up_what_looks_half_written(tmp_path: Path) -> None:
+    """A tool or a single-playground app opening a running hub's home leaves the hub's writes in
+    flight alone; the hub's own start (which holds the home) removes a crash's leftovers."""
+    from aims_spaces.hub import Hub
+
+    settings = Settings(home=tmp_path / "home")
+    first = Hub.open(settings)
+    evaldata_root = Path(first.evaldata.root)
+    first.close()
+    uploading = settings.home / "artifacts" / "tmp" / "uploading"
+    uploading.parent.mkdir(parents=True, exist_ok=True)
+    uploading.write_bytes(b"half a model")
+    saving = evaldata_root / ("0" * 32) / "labels.parquet"  # an id whose manifest is yet to come
+    saving.parent.mkdir(parents=True)
+    saving.write_bytes(b"labels")
+    beside = Hub.open(settings)
+    beside.close()
+    assert uploading.exists() and saving.exists()
+    fd = lock_home(settings.home)  # as the server's start does, then opens and cleans up
+    try:
+        hub = Hub.open(settings)
+        hub.clean_up_after_crash()
+        hub.close()
+    finally:
+        os.close(fd)
+    assert not uploading.exists() and not saving.parent.exists()
+
+
 def test_each_failure_names_what_to_do() -> None:
     assert "AIMS_SERVE_PORT" in start_failure(PortInUse(8000, "AIMS_SERVE_PORT"))
     slow = start_failure(DeploymentFailed("the model server (Ray Serve) did not become ready within 300 s"))
