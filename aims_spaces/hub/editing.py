@@ -23,6 +23,7 @@ from ..errors import CompetitionClosed, InvalidEvalData, InvalidSpec
 from . import competition
 from .access import Access, Caller
 from .evaldata import EvalDataRepo
+from .leftovers import EVAL_DATA
 from .playgrounds import MAX_DESCRIPTION, Playgrounds, check_shown_metrics
 from .registry import Registry, SubmissionRow, utcnow
 from .submissions import Submissions
@@ -184,11 +185,22 @@ class Editing:
                 len(labels), public_fraction, np.random.default_rng(secrets.randbits(64))
             )
         # No training-data upload or deletion in between: it would land in the old id.
+        leftovers = self.playgrounds.leftovers
         with self.playgrounds.data_lock(pg_id):
-            new_id = self.evaldata.save(
-                labels=labels, is_public=is_public, features=features, example=example
-            )
-            self.evaldata.carry_training(old_id, new_id)  # the training data stays
+            new_id = self.evaldata.new_id()
+            leftovers.note_now(EVAL_DATA, [new_id])  # a crash until the row names it
+            try:
+                self.evaldata.save(
+                    labels=labels,
+                    is_public=is_public,
+                    features=features,
+                    example=example,
+                    eval_data_id=new_id,
+                )
+                self.evaldata.carry_training(old_id, new_id)  # the training data stays
+            except BaseException:
+                leftovers.settle(EVAL_DATA, [new_id])
+                raise
             rescore = eval_labels is not None or eval_features is not None
             what = ", ".join(
                 part
@@ -206,6 +218,8 @@ class Editing:
                     if pg.eval_data_id != old_id:
                         raise CompetitionClosed("the eval data changed meanwhile; try again")
                     pg.eval_data_id = new_id
+                    leftovers.named(s, EVAL_DATA, [new_id])
+                    leftovers.note(s, EVAL_DATA, [old_id])  # a crash before its removal below
                     pg.n_eval_rows = int(len(labels))
                     pg.has_eval_features = features is not None
                     _record(pg, caller, f"replaced the {what}")
@@ -214,9 +228,9 @@ class Editing:
                     s.flush()
                     info = self.playgrounds.info(s, pg, caller)
             except BaseException:
-                self.evaldata.delete(new_id)  # the old id is whole, its training data included
+                leftovers.settle(EVAL_DATA, [new_id])  # the old id is whole, its training data included
                 raise
-            self.evaldata.delete(old_id)
+            leftovers.settle(EVAL_DATA, [old_id])
         log.info(
             "%s: %s replaced by %s; %d submission(s) to score again", name, what, caller.username, len(jobs)
         )

@@ -196,10 +196,12 @@ class EvalDataRepo:
         is_public: np.ndarray,
         features: pd.DataFrame | None,
         example: pd.DataFrame | None,
+        eval_data_id: str | None = None,
     ) -> str:
-        """Write a playground's eval data; return its new id. The manifest goes last: until it
-        is written, the id does not exist for any reader."""
-        eval_data_id = uuid.uuid4().hex
+        """Write a playground's eval data under ``eval_data_id`` (default: a new one, see
+        :meth:`new_id`); return the id. The manifest goes last: until it is written, the id does
+        not exist for any reader."""
+        eval_data_id = eval_data_id or self.new_id()
         folder = self._dir(eval_data_id)
         label_col = (
             labels if labels.dtype.kind == "f" else [str(v) if isinstance(v, str) else v for v in labels]
@@ -222,6 +224,10 @@ class EvalDataRepo:
             self._remove(folder)
             raise
         return eval_data_id
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex
 
     def delete(self, eval_data_id: str) -> None:
         folder = self._dir(eval_data_id)

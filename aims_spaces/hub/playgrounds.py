@@ -55,13 +55,13 @@ from ..errors import (
 from . import competition
 from .access import Access, Caller, Role, can_manage, check, is_member
 from .evaldata import EvalDataRepo
+from .leftovers import ARTIFACT, EVAL_DATA, Leftovers
 from .registry import (
     MemberRow,
     PlaygroundRow,
     Registry,
     SubmissionRow,
     UserRow,
-    artifact_in_use,
     artifacts_of,
     entrant_filter,
     team_of,
@@ -96,6 +96,7 @@ class Playgrounds:
         self.evaldata = evaldata
         self.settings = settings
         self.store = store  # deleting a playground frees its submissions' files
+        self.leftovers = Leftovers(registry, evaldata, store)
         self._access_listeners: list[Callable[[str], None]] = []
         self._create_listeners: list[Callable[[str], None]] = []
         self._owner_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
@@ -333,10 +334,16 @@ class Playgrounds:
                     raise PlaygroundExists(f"a playground named {name!r} already exists")
                 self._check_count(s, caller)
                 self.check_storage(s, caller, data_bytes)
-            eval_data_id = self.evaldata.save(
-                labels=labels, is_public=is_public, features=features, example=example
-            )
+            eval_data_id = self.evaldata.new_id()
+            self.leftovers.note_now(EVAL_DATA, [eval_data_id])  # a crash until the row is in
             try:
+                self.evaldata.save(
+                    labels=labels,
+                    is_public=is_public,
+                    features=features,
+                    example=example,
+                    eval_data_id=eval_data_id,
+                )
                 with self.registry.session() as s:
                     pg = PlaygroundRow(
                         name=name,
@@ -362,12 +369,13 @@ class Playgrounds:
                     )
                     s.add(pg)
                     s.flush()
+                    self.leftovers.named(s, EVAL_DATA, [eval_data_id])
                     info = self.info(s, pg, caller)
             except IntegrityError:
-                self.evaldata.delete(eval_data_id)
+                self.leftovers.settle(EVAL_DATA, [eval_data_id])
                 raise PlaygroundExists(f"a playground named {name!r} already exists") from None
             except BaseException:
-                self.evaldata.delete(eval_data_id)
+                self.leftovers.settle(EVAL_DATA, [eval_data_id])
                 raise
             log.info("playground %s created by %s (%d eval rows)", name, caller.username, n)
             for listener in self._create_listeners:
@@ -402,12 +410,12 @@ class Playgrounds:
                 for d in artifacts_of(sub)
             }
             s.delete(pg)
-        self.evaldata.delete(eval_data_id)
-        if self.store is not None and digests:
-            with self.registry.session() as s:
-                unused = [d for d in digests if not artifact_in_use(s, d)]
-            for digest in unused:
-                self.store.delete(digest)
+            # Noted in the delete's commit: a crash before the removals below leaves them to the
+            # next start, not in the stores for ever (the labels included).
+            self.leftovers.note(s, EVAL_DATA, [eval_data_id])
+            self.leftovers.note(s, ARTIFACT, digests)
+        self.leftovers.settle(EVAL_DATA, [eval_data_id])
+        self.leftovers.settle(ARTIFACT, digests)  # those no other submission shares
         self.access_changed(name)
 
     # --- data ------------------------------------------------------------------------------

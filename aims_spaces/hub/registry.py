@@ -290,6 +290,17 @@ class DeploymentRow(Base):
     deployed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
+class PendingRemovalRow(Base):
+    """An object in a store that a crash could leave with no row naming it (see
+    :mod:`aims_spaces.hub.leftovers`)."""
+
+    __tablename__ = "pending_removals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "eval_data" or "artifact"
+    key: Mapped[str] = mapped_column(String(64), index=True)  # an eval-data id or a sha256
+    noted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -83,7 +83,8 @@ class Hub:
 
     def clean_up_after_crash(self) -> None:
         """Remove what a crashed run left half-written in the two stores (see
-        :meth:`ArtifactStore.clean_tmp`, :meth:`EvalDataRepo.clean_tmp`).
+        :meth:`ArtifactStore.clean_tmp`, :meth:`EvalDataRepo.clean_tmp`), and what it left whole
+        but unnamed by any row (:mod:`aims_spaces.hub.leftovers`).
 
         Only for the process that holds the home's lock (the hub's server, at its start, before
         it serves): to anyone else, the running hub's writes in flight look the same. ``open``
@@ -91,6 +92,7 @@ class Hub:
         """
         self.store.clean_tmp()
         self.evaldata.clean_tmp()
+        self.playgrounds.leftovers.settle_all()  # what a crash left without a row naming it
 
     def close(self) -> None:
         self.registry.dispose()

@@ -14,7 +14,7 @@ def test_migrations_build_exactly_the_models_schema(tmp_path):
     with registry.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == [], f"models and migrations disagree; add a revision: {diff}"
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0006"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0007"
         assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
     assert {"users", "api_tokens", "playgrounds", "members", "submissions", "deployments"} <= set(
         inspect(registry.engine).get_table_names()

@@ -1,0 +1,89 @@
+"""Objects in the stores that a crash could leave with no row naming them, and their removal.
+
+A store write and a registry commit cannot be one transaction, so each flow that pairs them
+notes the object in the registry (``pending_removals``) on the side that would leave it
+unnamed:
+
+- a playground's new eval data (created, or replacing the old): noted in a commit of its own
+  before it is written, un-noted in the commit whose row names it;
+- eval data and artifacts a commit leaves unnamed (the old eval data of a replacement, a deleted
+  playground's eval data and files): noted in that same commit.
+
+After the flow removes them (or they turn out to be named after all) the notes go. What a crash
+left noted is settled at the next start (:meth:`Leftovers.settle_all`, run by the process that
+holds the home): an object no row names is removed, then its note. Nothing is removed that was
+never noted, so a store the registry does not know (another database pointed at it by mistake)
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from .evaldata import EvalDataRepo
+from .registry import PendingRemovalRow, PlaygroundRow, Registry, artifact_in_use
+from .storage import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+EVAL_DATA = "eval_data"
+ARTIFACT = "artifact"
+
+
+class Leftovers:
+    def __init__(self, registry: Registry, evaldata: EvalDataRepo, store: ArtifactStore | None) -> None:
+        self.registry, self.evaldata, self.store = registry, evaldata, store
+
+    @staticmethod
+    def note(s: Session, kind: str, keys: Iterable[str]) -> None:
+        """Note ``keys`` in the transaction ``s`` (whose commit may leave them unnamed)."""
+        s.add_all(PendingRemovalRow(kind=kind, key=key) for key in dict.fromkeys(keys))
+
+    def note_now(self, kind: str, keys: Iterable[str]) -> None:
+        """Note ``keys`` in a commit of their own, before they are written."""
+        with self.registry.session() as s:
+            self.note(s, kind, keys)
+
+    @staticmethod
+    def named(s: Session, kind: str, keys: Iterable[str]) -> None:
+        """Drop the notes of ``keys`` in the transaction ``s``, whose rows now name them."""
+        s.execute(
+            delete(PendingRemovalRow).where(
+                PendingRemovalRow.kind == kind, PendingRemovalRow.key.in_(list(keys))
+            )
+        )
+
+    def settle(self, kind: str, keys: Iterable[str]) -> None:
+        """Remove each of ``keys`` that no row names, then its note."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return
+        with self.registry.session() as s:
+            unnamed = [key for key in keys if not self._in_use(s, kind, key)]
+        for key in unnamed:
+            if kind == EVAL_DATA:
+                self.evaldata.delete(key)
+            elif self.store is not None:
+                self.store.delete(key)
+        with self.registry.session() as s:
+            self.named(s, kind, keys)
+
+    def settle_all(self) -> int:
+        """Settle every note a crash left (at the start, before any request). Returns how many."""
+        with self.registry.session() as s:
+            notes = [(row.kind, row.key) for row in s.scalars(select(PendingRemovalRow))]
+        for kind in (EVAL_DATA, ARTIFACT):
+            self.settle(kind, [key for k, key in notes if k == kind])
+        if notes:
+            log.info("settled %d object(s) an earlier run left unnamed in the stores", len(notes))
+        return len(notes)
+
+    @staticmethod
+    def _in_use(s: Session, kind: str, key: str) -> bool:
+        if kind == EVAL_DATA:
+            return s.scalar(select(PlaygroundRow.id).where(PlaygroundRow.eval_data_id == key)) is not None
+        return artifact_in_use(s, key)
