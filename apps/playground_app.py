@@ -344,14 +344,14 @@ class PlaygroundUI:
         *,
         preprocessor_file: str | None = None,
         **preprocessor_fields: Any,
-    ) -> Iterator[tuple[str, pd.DataFrame]]:
+    ) -> Iterator[tuple[str, Any]]:
         """Upload the Submit tab's files and wait for the score. On image, audio and video
         playgrounds the preprocessor comes as a spec file or the form's fields (see
         :class:`apps.preprocessor_form.PreprocessorForm`); elsewhere there is none."""
         from .preprocessor_form import FILE_PARAM, submitted_document
 
         caller = self.need_login(request)
-        empty = pd.DataFrame()
+        empty = gr.update(value=pd.DataFrame(), visible=False)  # no table of numbered columns
         try:
             custom_metadata = json.loads(custom) if custom and custom.strip() else {}
         except json.JSONDecodeError as e:
@@ -393,7 +393,8 @@ class PlaygroundUI:
         for split, scores in info.scores.items():
             for metric, value in scores.items():
                 row[f"{split}.{metric}" if split != "all" else metric] = value
-        yield f"Version **{info.version}** scored.", tables.row_frame(row, self.hub.settings.score_decimals)
+        frame = tables.row_frame(row, self.hub.settings.score_decimals)
+        yield f"Version **{info.version}** scored.", gr.update(value=frame, visible=True)
 
     # --- compare and model -------------------------------------------------------------------
 
@@ -430,10 +431,13 @@ class PlaygroundUI:
         infos = [_guard(lambda v=v: self.hub.submissions.get(caller, self.name, int(v))) for v in versions]
         return tables.comparison_html(infos, decimals=self.hub.settings.score_decimals)
 
-    def model(self, version: str | None, request: gr.Request) -> tuple[dict[str, Any], pd.DataFrame, Any]:
+    def model(self, version: str | None, request: gr.Request) -> tuple[Any, Any, Any]:
+        """The chosen version's metadata, scores and download; before a choice, none of them
+        (an empty table would show numbered columns)."""
         caller = self.caller(request)
         if caller is None or not version:  # a visitor reads why in the tab (see versions)
-            return {}, pd.DataFrame(), gr.update(value=None, visible=False)
+            no_table = gr.update(value=pd.DataFrame(), visible=False)
+            return gr.update(visible=False), no_table, gr.update(value=None, visible=False)
         info = _guard(lambda: self.hub.submissions.get(caller, self.name, int(version)))
         scores = tables.scores_frame(info.scores, self.hub.settings.score_decimals)
         meta = {
@@ -457,7 +461,11 @@ class PlaygroundUI:
                 data = None
             if data is not None:
                 path = download_file(self.hub, f"{self.name}-v{info.version}.onnx", data)
-        return meta, scores, gr.update(value=str(path) if path else None, visible=path is not None)
+        return (
+            gr.update(value=meta, visible=True),
+            gr.update(value=scores, visible=True),
+            gr.update(value=str(path) if path else None, visible=path is not None),
+        )
 
     def deploy(self, version: str | None, request: gr.Request) -> tuple[str, str]:
         """Serve ``version``; the Demo tab's line about the runtime model changes with it."""
@@ -1084,7 +1092,7 @@ def build_playground_app(
                 custom = gr.Textbox(label="custom metadata (JSON)", placeholder='{"team": "a"}')
                 submit_btn = gr.Button("Submit", variant="primary")
                 submit_status = gr.Markdown()
-                submit_row = gr.Dataframe(label="your new row", interactive=False)
+                submit_row = gr.Dataframe(label="your new row", interactive=False, visible=False)
             with gr.Tab("Compare") as compare_tab:
                 compare_versions = gr.Dropdown(label="versions", multiselect=True, choices=[])
                 compare_btn = gr.Button("Compare")
@@ -1092,8 +1100,8 @@ def build_playground_app(
             with gr.Tab("Model") as model_tab:
                 model_note = gr.Markdown()
                 model_version = gr.Dropdown(label="version", choices=[])
-                model_meta = gr.JSON(label="metadata")
-                model_scores = gr.Dataframe(label="scores", interactive=False)
+                model_meta = gr.JSON(label="metadata", visible=False)
+                model_scores = gr.Dataframe(label="scores", interactive=False, visible=False)
                 download = gr.DownloadButton("Download ONNX", visible=False)
                 with gr.Group(visible=False) as owner_deploy:
                     deploy_btn = gr.Button("Deploy this version (owner)", variant="primary")

@@ -171,8 +171,12 @@ def test_the_owner_compares_versions_and_deploys_one_from_the_page(page: Page, h
     screenshot(page, "playground-compare")
 
     page.get_by_role("tab", name="Model").click()
+    panel = page.get_by_role("tabpanel")
+    expect(panel.get_by_label("version", exact=True)).to_be_visible()
+    expect(panel.get_by_role("grid").locator("visible=true")).to_have_count(0)  # no empty "1 2 3" table
     choose(page.get_by_label("version", exact=True), "2")
     expect(page.get_by_text("RandomForestClassifier").locator("visible=true").first).to_be_visible()
+    expect(panel.get_by_role("grid").locator("visible=true")).to_contain_text("all rows")
     expect(page.get_by_role("button", name="Download ONNX")).to_be_visible()
     page.get_by_role("button", name="Deploy this version (owner)").click()
     expect(page.get_by_text("Version 2 is now serving")).to_be_visible(timeout=60_000)
