@@ -11,27 +11,34 @@ unnamed:
 
 After the flow removes them (or they turn out to be named after all) the notes go. What a crash
 left noted is settled at the next start (:meth:`Leftovers.settle_all`, run by the process that
-holds the home): an object no row names is removed, then its note. Nothing is removed that was
-never noted, so a store the registry does not know (another database pointed at it by mistake)
-loses nothing.
+holds the home) once it is older than any flow takes (:data:`SETTLE_AFTER`): an object no row
+names is removed, then its note. Nothing is removed that was never noted, so a store the
+registry does not know (another database pointed at it by mistake) loses nothing.
+
+Not noted: a submission's files, written before its row (a crash there leaves the submitter's
+own blob; a note would add a commit to every submission).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .evaldata import EvalDataRepo
-from .registry import PendingRemovalRow, PlaygroundRow, Registry, artifact_in_use
+from .registry import PendingRemovalRow, PlaygroundRow, Registry, artifact_in_use, utcnow
 from .storage import ArtifactStore
 
 log = logging.getLogger(__name__)
 
 EVAL_DATA = "eval_data"
 ARTIFACT = "artifact"
+# A start settles the notes at least this old: no flow takes that long between its note and its
+# commit, and a crash's leftovers wait at most until the first start after it.
+SETTLE_AFTER = timedelta(minutes=30)
 
 
 class Leftovers:
@@ -58,24 +65,37 @@ class Leftovers:
         )
 
     def settle(self, kind: str, keys: Iterable[str]) -> None:
-        """Remove each of ``keys`` that no row names, then its note."""
+        """Remove each of ``keys`` that no row names, then its note. A removal the store refuses
+        keeps its note (the next start tries again) and is logged, not raised: the commit that
+        made the object unnamed has happened, and the caller's change with it."""
         keys = list(dict.fromkeys(keys))
         if not keys:
             return
         with self.registry.session() as s:
             unnamed = [key for key in keys if not self._in_use(s, kind, key)]
+        failed = set()
         for key in unnamed:
-            if kind == EVAL_DATA:
-                self.evaldata.delete(key)
-            elif self.store is not None:
-                self.store.delete(key)
+            try:
+                if kind == EVAL_DATA:
+                    self.evaldata.delete(key)
+                elif self.store is not None:
+                    self.store.delete(key)
+            except Exception as e:  # noqa: BLE001 (any store's error: kept for the next start)
+                log.warning("could not remove %s %s (%s); the next start tries again", kind, key, e)
+                failed.add(key)
         with self.registry.session() as s:
-            self.named(s, kind, keys)
+            self.named(s, kind, [key for key in keys if key not in failed])
 
-    def settle_all(self) -> int:
-        """Settle every note a crash left (at the start, before any request). Returns how many."""
+    def settle_all(self, older_than: timedelta = SETTLE_AFTER) -> int:
+        """Settle the notes a crash left (at the start, before any request). Only notes older
+        than ``older_than``: a tool or single-playground app working on this home beside the
+        hub may be between its note and its commit. Returns how many were settled."""
+        cutoff = utcnow() - older_than
         with self.registry.session() as s:
-            notes = [(row.kind, row.key) for row in s.scalars(select(PendingRemovalRow))]
+            notes = [
+                (row.kind, row.key)
+                for row in s.scalars(select(PendingRemovalRow).where(PendingRemovalRow.noted_at <= cutoff))
+            ]
         for kind in (EVAL_DATA, ARTIFACT):
             self.settle(kind, [key for k, key in notes if k == kind])
         if notes:

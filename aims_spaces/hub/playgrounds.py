@@ -130,11 +130,17 @@ class Playgrounds:
 
     # --- lookup ---------------------------------------------------------------------------
 
-    def load(self, session: Session, name: str, caller: Caller | None, need: Access) -> PlaygroundRow:
+    def load(
+        self, session: Session, name: str, caller: Caller | None, need: Access, *, lock: bool = False
+    ) -> PlaygroundRow:
+        """The playground ``name`` if ``caller`` may ``need`` it; with ``lock``, its row locked
+        until the transaction ends (on PostgreSQL: a submit's or a replacement's commit then
+        comes wholly before or after; SQLite's transactions already take turns)."""
         # A string that cannot be a playground's name (bad characters, lone surrogates) names
         # none: answer "not found" without asking the database.
         valid = isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
-        pg = session.scalar(select(PlaygroundRow).where(PlaygroundRow.name == name)) if valid else None
+        query = select(PlaygroundRow).where(PlaygroundRow.name == name)
+        pg = session.scalar(query.with_for_update() if lock else query) if valid else None
         return check(session, pg, str(name)[:80], caller, need)
 
     def info(self, session: Session, pg: PlaygroundRow, caller: Caller | None) -> PlaygroundInfo:
@@ -402,7 +408,8 @@ class Playgrounds:
         """Delete the playground, its eval data, its submissions and the files no other
         submission shares (so an account's storage limit counts what it really holds)."""
         with self.registry.session() as s:
-            pg = self.load(s, name, caller, Access.OWN)
+            # Locked: the eval data and the files read below are the last any commit gave it.
+            pg = self.load(s, name, caller, Access.OWN, lock=True)
             eval_data_id = pg.eval_data_id
             digests = {
                 d

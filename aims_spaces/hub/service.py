@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from .accounts import Accounts, LoginLimiter
 from .deployments import Deployments
@@ -93,6 +94,9 @@ class Hub:
         self.store.clean_tmp()
         self.evaldata.clean_tmp()
         self.playgrounds.leftovers.settle_all()  # what a crash left without a row naming it
+        for leftover in Path(self.settings.home).glob(".tmp-*"):  # write_file's, for its records
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.registry.dispose()

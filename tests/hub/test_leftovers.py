@@ -4,13 +4,14 @@ row names — a deleted playground's labels included — and nothing it was not 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from aims_spaces.hub.leftovers import Leftovers
-from aims_spaces.hub.registry import PendingRemovalRow, PlaygroundRow
+from aims_spaces.hub.leftovers import SETTLE_AFTER, Leftovers
+from aims_spaces.hub.registry import PendingRemovalRow, PlaygroundRow, utcnow
 
 
 class Crash(BaseException):
@@ -32,6 +33,12 @@ def artifacts(service) -> set[str]:
 def notes(service) -> int:
     with service.hub.registry.session() as s:
         return s.scalar(select(func.count()).select_from(PendingRemovalRow))
+
+
+def age_notes(service, by: timedelta = SETTLE_AFTER) -> None:
+    """Move every note back in time, as the half hour before the next start would."""
+    with service.hub.registry.session() as s:
+        s.execute(update(PendingRemovalRow).values(noted_at=utcnow() - by - timedelta(minutes=1)))
 
 
 def named(service) -> set[str]:
@@ -77,13 +84,35 @@ def test_a_crash_anywhere_in_a_playgrounds_life_leaves_nothing_after_the_next_st
     stranger.mkdir()
     (stranger / "manifest.json").write_text("{}")
 
-    service.hub.clean_up_after_crash()  # what the next start does
+    service.hub.clean_up_after_crash()  # a start at once: a note this new may be a flow's in flight
+    assert notes(service) == 4 and len(eval_data_ids(service)) == 6
+    age_notes(service)
+    service.hub.clean_up_after_crash()  # the next start, half an hour on
     assert sorted(service.hub.playgrounds.names()) == ["fixed", "kept"]
     assert eval_data_ids(service) == named(service) | {"5" * 32}
     assert not artifacts(service)  # the deleted playground's file, which no other submission shares
     assert notes(service) == 0
     for name in ("kept", "fixed"):  # both whole: the labels of each are read
         assert service.hub.playgrounds.get(owner, name).n_eval_rows == len(iris["y_test"])
+
+
+def test_a_removal_the_store_refuses_keeps_its_note_and_fails_nothing(service, iris, monkeypatch):
+    owner = service.user("owner")
+    service.playground(owner, "iris", iris)
+    (eval_data_id,) = eval_data_ids(service)
+    with monkeypatch.context() as m:
+        m.setattr(service.hub.evaldata, "delete", lambda key: crash_with(PermissionError("read-only")))
+        service.hub.playgrounds.delete(owner, "iris")  # done, though its eval data stays a while
+        assert service.hub.playgrounds.names() == [] and notes(service) == 1
+        age_notes(service)
+        service.hub.clean_up_after_crash()  # the store still refuses: the start goes on
+        assert notes(service) == 1
+    service.hub.clean_up_after_crash()
+    assert notes(service) == 0 and eval_data_id not in eval_data_ids(service)
+
+
+def crash_with(error: Exception):
+    raise error
 
 
 def test_a_flow_that_ends_leaves_no_note_and_a_failed_one_no_data(service, iris, monkeypatch):

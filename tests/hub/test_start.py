@@ -73,9 +73,11 @@ def test_only_the_homes_holder_cleans_up_what_looks_half_written(tmp_path: Path)
     saving = evaldata_root / ("0" * 32) / "labels.parquet"  # an id whose manifest is yet to come
     saving.parent.mkdir(parents=True)
     saving.write_bytes(b"labels")
+    record = settings.home / ".tmp-0123-admin_credentials.json"  # a record's write cut short
+    record.write_bytes(b'{"password": ')
     beside = Hub.open(settings)
     beside.close()
-    assert uploading.exists() and saving.exists()
+    assert uploading.exists() and saving.exists() and record.exists()
     fd = lock_home(settings.home)  # as the server's start does, then opens and cleans up
     try:
         hub = Hub.open(settings)
@@ -83,7 +85,7 @@ def test_only_the_homes_holder_cleans_up_what_looks_half_written(tmp_path: Path)
         hub.close()
     finally:
         os.close(fd)
-    assert not uploading.exists() and not saving.parent.exists()
+    assert not uploading.exists() and not saving.parent.exists() and not record.exists()
 
 
 def test_each_failure_names_what_to_do() -> None:
