@@ -31,7 +31,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import NotFound
-from .storage import put_object
+from .storage import private_folder, put_object
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +145,7 @@ class EvalDataRepo:
                 raise ValueError(f"AIMS_EVALDATA_URL {self.url!r}: expected hf://datasets/<owner>/<repo>")
             ensure_private_hf_repo("/".join(parts[1:3]))
         if self._local:
-            # Readable by the hub's user only, wherever it is: the labels live here.
-            os.makedirs(self.root, mode=0o700, exist_ok=True)
-            if os.stat(self.root).st_mode & 0o077:
-                os.chmod(self.root, 0o700)
+            private_folder(self.root)  # the hub's user's alone, wherever it is: the labels live here
             _migrate_folders(self)
         else:
             self.fs.makedirs(self.root, exist_ok=True)

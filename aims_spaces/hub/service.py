@@ -7,7 +7,6 @@ their own (the fast tests in ``tests/hub`` do, with in-process evaluation and se
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from .leaderboards import Leaderboards
 from .playgrounds import Playgrounds
 from .registry import Registry
 from .settings import Settings
-from .storage import ArtifactStore
+from .storage import ArtifactStore, private_folder
 from .submissions import Submissions
 from .teams import Teams
 from .training_data import TrainingData
@@ -49,7 +48,7 @@ class Hub:
 
     @classmethod
     def open(cls, settings: Settings) -> Hub:
-        private_home(settings.home)
+        private_folder(settings.home)  # labels, credentials and the registry live there
         registry = Registry(settings.resolved_database_url)
         registry.migrate()
         store = ArtifactStore(settings.resolved_artifact_url)
@@ -113,11 +112,3 @@ def _separate(store: ArtifactStore, evaldata: EvalDataRepo) -> None:
             f"AIMS_ARTIFACT_URL ({store.url}) and AIMS_EVALDATA_URL ({evaldata.url}) must be "
             "separate folders, neither inside the other"
         )
-
-
-def private_home(home: os.PathLike[str] | str) -> None:
-    """Create the hub's home readable by its user only (labels, credentials and the registry
-    live there), and tighten it if an earlier version left it open to others."""
-    os.makedirs(home, mode=0o700, exist_ok=True)
-    if os.stat(home).st_mode & 0o077:
-        os.chmod(home, 0o700)

@@ -44,6 +44,14 @@ def put_object(fs: AbstractFileSystem, path: str, data: bytes, tmp_dir: str | No
         fs.pipe_file(path, data)
 
 
+def private_folder(path: str | os.PathLike[str]) -> None:
+    """Create a local folder readable by this user only, and tighten it if it exists open to
+    others (a home or eval-data folder an earlier version made)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
 def write_file(
     path: str | os.PathLike[str], data: bytes, *, tmp_dir: str | None = None, mode: int = 0o600
 ) -> None:
