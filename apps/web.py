@@ -8,6 +8,7 @@ who is not a member before its app is reached, for pages and the Gradio API alik
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import html
 import logging
 import threading
@@ -94,9 +95,17 @@ class PlaygroundApps:
                 log.exception("could not build the app of %s", name)
 
     def prebuild(self, name: str) -> None:
-        """Schedule building a new playground's app (from any thread)."""
-        if self._loop is not None and not self._loop.is_closed():
-            asyncio.run_coroutine_threadsafe(self._prebuild([name]), self._loop)
+        """Schedule building a new playground's app (from any thread).
+
+        The build runs in a fresh context, not the caller's: a playground created from the front
+        page is created inside a Gradio event, whose context variables (``in_event_listener``)
+        would follow the task into the build and make Gradio skip initialising every component
+        ("'Button' object has no attribute '_id'")."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(
+                lambda: loop.create_task(self._prebuild([name])), context=contextvars.Context()
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
