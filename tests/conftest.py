@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
@@ -99,6 +102,17 @@ def anonymous(hub: HubProcess) -> HubClient:
     return HubClient(hub.url, token="")
 
 
+@pytest.fixture
+def one_utc_day() -> None:
+    """Daily quotas count per UTC day, so a test of one must not straddle midnight: a test that
+    starts in a day's last two minutes (a run that happens to reach them) waits for the next."""
+    now = datetime.now(UTC)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    left = (midnight - now).total_seconds()
+    if left < 120:
+        time.sleep(left + 1)
+
+
 @pytest.fixture(scope="session")
 def iris() -> dict[str, pd.DataFrame | pd.Series]:
     data = load_iris(as_frame=True)
@@ -134,3 +148,17 @@ def artifact_files(home: Path) -> set[str]:
 def evaldata_dirs(home: Path) -> set[str]:
     root = home / "evaldata"
     return {p.name for p in root.iterdir()} if root.exists() else set()
+
+
+def wrong_on_some_private_row(y: np.ndarray) -> np.ndarray:
+    """``y`` with every other row moved to the next class: more wrong rows than a half-public
+    split has public rows, so whatever the secret split, some private row is wrong and the private
+    score is below perfect (``np.roll`` would leave a row right where its neighbour shares its
+    label, and a handful of wrong rows may all land on public ones)."""
+    classes = sorted(set(y))
+    out = y.copy()
+    wrong = range(0, len(y), 2)
+    assert len(wrong) > round(len(y) * 0.5), "a half-public split could hold every wrong row"
+    for i in wrong:
+        out[i] = classes[(classes.index(y[i]) + 1) % len(classes)]
+    return out

@@ -19,6 +19,7 @@ import socket
 import stat
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,10 +54,23 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+# Ports free_port handed out in this process: free when chosen, but bound only later (by Ray,
+# HAProxy or a test's hub), so the same one must not be handed out twice meanwhile.
+_given: set[int] = set()
+_given_lock = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now, chosen outside the kernel's ephemeral range: Ray's many
-    processes bind ephemeral ports of their own while a hub starts, and one of them could take a
-    port picked from that range before HAProxy binds it."""
+    """A port nothing listens on now and this process has not handed out before, chosen outside
+    the kernel's ephemeral range: Ray's many processes bind ephemeral ports of their own while a
+    hub starts, and one of them could take a port picked from that range before HAProxy binds it."""
+    with _given_lock:
+        port = _pick_port(host)
+        _given.add(port)
+        return port
+
+
+def _pick_port(host: str) -> int:
     low, high = _ephemeral_range()
     spans = [(20000, low - 1), (high + 1, 65535)]
     spans = [(a, b) for a, b in spans if b - a > 1000]
@@ -66,6 +80,8 @@ def free_port(host: str = "127.0.0.1") -> int:
             break
         a, b = rng.choice(spans)
         port = rng.randint(a, b)
+        if port in _given:
+            continue
         with socket.socket() as s:
             try:
                 s.bind((host, port))

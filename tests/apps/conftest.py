@@ -84,6 +84,17 @@ def choose(dropdown: Locator, option: str) -> None:
     expect(dropdown).to_have_value(option)
 
 
+def choose_many(dropdown: Locator, options: list[str]) -> None:
+    """Pick ``options`` in a multi-choice Gradio dropdown, each by clicking it in the list (the
+    choices may still be on their way from the server: Enter would then pick nothing), then close
+    the list, which covers what is below it."""
+    for option in options:
+        dropdown.click()
+        dropdown.fill(option)
+        dropdown.page.get_by_role("option", name=option, exact=True).click()
+    dropdown.press("Escape")
+
+
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)

@@ -12,7 +12,7 @@ from playwright.sync_api import Locator, Page, expect
 from sklearn.linear_model import LogisticRegression
 
 from aims_spaces import ModelPlayground
-from tests.apps.conftest import screenshot
+from tests.apps.conftest import choose_many, screenshot
 from tests.apps.test_browser import login
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
@@ -106,12 +106,7 @@ def test_the_boards_read_like_a_table_of_people_models_and_scores(page: Page, hu
 
     # Compare: absent values blank, the rows that differ marked.
     page.get_by_role("tab", name="Compare").click()
-    versions = page.get_by_label("versions")
-    for v in ("1", "2"):
-        versions.click()
-        versions.fill(v)
-        versions.press("Enter")
-    versions.press("Escape")
+    choose_many(page.get_by_label("versions"), ["1", "2"])
     page.get_by_role("button", name="Compare").click()
     table = page.locator(".aims-compare")
     expect(table).to_contain_text("rough guesses")

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sklearn.linear_model import LogisticRegression
 
 from aims_spaces.client.conversion import convert
-from tests.apps.conftest import choose, download, screenshot
+from tests.apps.conftest import choose, choose_many, download, screenshot
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 CLASSES = re.compile("setosa|versicolor|virginica")
@@ -157,12 +157,7 @@ def test_a_private_playground_is_invisible_to_a_second_user(browser, hub, admin,
 def test_the_owner_compares_versions_and_deploys_one_from_the_page(page: Page, hub, users, web_iris):
     login(page, hub, "wendy", users.passwords["wendy"], "/p/web-iris/")
     page.get_by_role("tab", name="Compare").click()
-    versions = page.get_by_label("versions")
-    for v in ("1", "2"):
-        versions.click()
-        versions.fill(v)
-        versions.press("Enter")
-    versions.press("Escape")  # close the option list, which covers the button
+    choose_many(page.get_by_label("versions"), ["1", "2"])
     page.get_by_role("button", name="Compare").click()
     table = page.locator(".aims-compare")
     expect(table).to_contain_text("LogisticRegression")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -16,6 +15,7 @@ from aims_spaces import ModelPlayground
 from aims_spaces.client.http import HubClient
 from tests.apps.conftest import download, screenshot
 from tests.apps.test_browser import login
+from tests.conftest import wrong_on_some_private_row
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 NAME = "class-iris"
@@ -82,8 +82,7 @@ def test_a_teacher_runs_a_class_competition_from_the_browser(browser: Browser, h
 
     # Entries: Ana from the browser (a perfect CSV), Ben and Cal from Python.
     y = iris["y_test"].to_numpy()
-    worse = y.copy()
-    worse[::4] = np.roll(y, 1)[::4]
+    worse = wrong_on_some_private_row(y)
     csv = tmp_path / "ana.csv"
     csv.write_text("prediction\n" + "\n".join(y) + "\n")
     ana.get_by_role("tab", name="Submit").click()

@@ -100,7 +100,8 @@ def test_a_visitor_gets_answers_for_any_recording_and_plain_messages_otherwise(
 
     # A regression answer shows four significant digits (the API's answer keeps them all).
     panel = open_demo(page, hub, "diabetes")
-    panel.locator("table tbody tr").first.click()
+    with page.expect_response(lambda r: "/gradio_api/run/" in r.url and r.request.method == "POST"):
+        panel.locator("table tbody tr").first.click()  # the example comes by a server call
     panel.get_by_role("button", name="Predict").click()
     shown = panel.get_by_label("prediction")
     expect(shown).not_to_have_value(re.compile(r"^0?$"), timeout=30_000)  # empty or 0 until answered

@@ -27,7 +27,9 @@ def test_demo_answers_for_an_example(page: Page, hub, demos, name):
     panel = page.get_by_role("tabpanel")
     expect(panel.get_by_text("runtime model, version 1")).to_be_visible()
     examples = panel.locator(".gallery-item, tr.tr-body, [data-testid='examples'] button, table tbody tr")
-    examples.first.click()
+    # The example reaches the inputs by a server call: Predict sends what the inputs hold then.
+    with page.expect_response(lambda r: "/gradio_api/run/" in r.url and r.request.method == "POST"):
+        examples.first.click()
     panel.get_by_role("button", name="Predict").click()
     if name == "diabetes":
         output = panel.get_by_label("prediction")

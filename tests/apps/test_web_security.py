@@ -5,12 +5,12 @@ Gradio's routes answer 4xx for what does not exist. Real hub, real Gradio, real 
 from __future__ import annotations
 
 import re
-import time
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.apps.conftest import choose_many
 from tests.apps.test_browser import login
 
 pytestmark = [pytest.mark.hub]
@@ -60,7 +60,7 @@ def test_no_gradio_endpoint_takes_a_path_on_the_server(hub, demos, users, web_ir
                 for i in positions:
                     # Gradio's media models take a path without "meta" too.
                     data[i] = _file_data(target) if meta else {"path": target}
-                start = time.monotonic()
+                # A read of a device file would hang: the 10 s timeout fails the test then.
                 r = httpx.post(
                     f"{hub.url}/p/{name}/gradio_api/queue/join",
                     json={"data": data, "fn_index": fn_index, "session_hash": "probe", "event_data": None},
@@ -69,7 +69,6 @@ def test_no_gradio_endpoint_takes_a_path_on_the_server(hub, demos, users, web_ir
                 )
                 assert r.status_code == 400, (name, fn_index, r.status_code, r.text)
                 assert "not uploaded to this page" in r.json()["error"]["message"]
-                assert time.monotonic() - start < 5
                 assert token_text not in r.text
                 checked += 1
     assert checked >= 4 * 4  # iris's Submit, the image, audio and video demos
@@ -180,12 +179,7 @@ def test_participant_html_does_not_run_in_the_owners_browser(page: Page, hub, us
     page.get_by_role("tab", name="Experiments").click()
     expect(page.get_by_text(XSS).locator("visible=true").first).to_be_visible()
     page.get_by_role("tab", name="Compare").click()
-    versions = page.get_by_label("versions")
-    for v in ("1", "2"):
-        versions.click()
-        versions.fill(v)
-        versions.press("Enter")
-    versions.press("Escape")
+    choose_many(page.get_by_label("versions"), ["1", "2"])
     page.get_by_role("button", name="Compare").click()
     table = page.locator(".aims-compare")
     expect(table).to_contain_text("onerror")  # shown as text

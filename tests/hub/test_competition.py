@@ -123,6 +123,7 @@ def _values(obj, key: str) -> list:
     return found
 
 
+@pytest.mark.usefixtures("one_utc_day")
 def test_daily_cap_is_enforced_and_readable(hub, users, comp, iris):
     dana = users("dana")
     pg = _as(comp, dana)

@@ -36,6 +36,7 @@ def _the_split(home, before: set[str], y: np.ndarray) -> np.ndarray:
     return labels["is_public"].to_numpy(dtype=bool)
 
 
+@pytest.mark.usefixtures("one_utc_day")
 def test_a_days_probing_learns_at_most_limit_minus_one_public_labels(hub, users, diabetes):
     owner, attacker = users("probe-owner"), users("probe-attacker")
     pg = ModelPlayground(input_type="tabular", task_type="regression", name="probe-target", client=owner)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -33,6 +32,7 @@ from aims_spaces.errors import (
     QuotaExceeded,
 )
 from aims_spaces.hub.submissions import SubmissionUpload
+from tests.conftest import wrong_on_some_private_row
 
 
 def files_under(root) -> set[str]:
@@ -92,6 +92,7 @@ def test_versions_count_up_without_gaps_even_when_submits_race(service, iris):
     assert [s.version for s in service.hub.submissions.list(owner, "race")] == list(range(1, 20))
 
 
+@pytest.mark.usefixtures("one_utc_day")
 def test_the_daily_quota_counts_every_scored_entry_while_the_competition_is_open(service, iris):
     owner, ann = service.user("owner"), service.user("ann")
     service.playground(owner, "quota", iris, daily_submission_limit=3)
@@ -140,8 +141,7 @@ def test_private_scores_stay_hidden_from_participants_until_the_close(service, i
     owner, pat = service.user("owner"), service.user("pat")
     service.playground(owner, "comp", iris, public_fraction=0.5)
     good = iris["y_test"].to_numpy().copy()
-    noisy = good.copy()
-    noisy[::3] = np.roll(good, 1)[::3]
+    noisy = wrong_on_some_private_row(good)
     service.submit_predictions(pat, "comp", noisy, submission_type="all")
     service.submit_predictions(pat, "comp", good, submission_type="all")
 
@@ -248,6 +248,7 @@ def test_a_model_is_run_by_the_hub_and_deployed_by_its_owner(service, iris):
         service.hub.deployments.get(owner, "served")
 
 
+@pytest.mark.usefixtures("one_utc_day")
 def test_fifty_concurrent_submissions_get_distinct_versions_and_the_quota_holds(service, iris):
     """On PostgreSQL the writers really run side by side (SQLite takes one write lock at a time):
     versions stay distinct and gap-free, and a participant racing the daily limit gets exactly it."""

@@ -124,3 +124,14 @@ def test_on_a_space_with_persistent_storage_the_home_is_kept_there(tmp_path, mon
     storage.rmdir()
     monkeypatch.delenv("AIMS_HOME")
     assert Settings().home == Path.home() / ".aims_spaces"  # no persistent storage attached
+
+
+def test_free_ports_are_never_handed_out_twice_in_a_process() -> None:
+    """A port picked for a hub is bound only later (by Ray, HAProxy or the hub): until then it
+    is still free, and a second pick must not return it."""
+    from aims_spaces.hub import runtime
+
+    picks = [free_port() for _ in range(300)]
+    assert len(set(picks)) == len(picks)
+    low, high = runtime._ephemeral_range()
+    assert all(not low <= p <= high for p in picks)

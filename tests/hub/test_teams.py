@@ -43,6 +43,7 @@ def comp(service, iris):
     return owner
 
 
+@pytest.mark.usefixtures("one_utc_day")
 def test_a_team_is_joined_by_its_code_and_shares_entries_quota_and_files(service, iris, comp):
     ann, bob, cat = service.user("ann"), service.user("bob"), service.user("cat")
     y = iris["y_test"].to_numpy()
@@ -77,6 +78,7 @@ def test_a_team_is_joined_by_its_code_and_shares_entries_quota_and_files(service
     assert [t.name for t in service.hub.teams.list(cat, "comp")] == ["owls"]
 
 
+@pytest.mark.usefixtures("one_utc_day")
 def test_team_size_limit_and_the_merge_rule(service, iris, comp):
     service.hub.playgrounds.update_competition(comp, "comp", team_size_limit=2)
     ann, bob, cat = service.user("ann"), service.user("bob"), service.user("cat")

@@ -234,15 +234,21 @@ def test_swap_under_load_loses_no_request(served, iris, hub):
     threads = [threading.Thread(target=fire) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while len(seen) < 25:  # answers before the swap (counted, not timed: a loaded machine is slow)
+        assert time.monotonic() < deadline, len(seen)
+        time.sleep(0.1)
     info = pg.update_runtime_model(2)
-    time.sleep(1.0)
+    after_swap = len(seen)
+    while len(seen) < after_swap + 25:  # and answers after it
+        assert time.monotonic() < deadline, len(seen)
+        time.sleep(0.1)
     stop.set()
     for t in threads:
         t.join()
     assert info.version == 2
     statuses = [s for s, _ in seen]
-    assert len(statuses) > 50 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+    assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
     versions = [v for _, v in seen]
     assert versions[0] == 1 and versions[-1] == 2
     after = httpx.post(url, json={"rows": iris["X_test"].to_dict("records")}).json()
@@ -291,7 +297,12 @@ def test_more_models_than_the_cache_holds(users, iris, hub):
             r = httpx.post(f"{hub.serve_url}/{name}/predict", json=rows)
             assert r.status_code == 200, r.text
     time.sleep(0.6)  # replicas report what they hold every 0.25 s
-    infos = [ModelPlayground(name=n, client=owner).get_deployment() for n in [*names, "iris-serve"]]
+    deadline = time.monotonic() + 30
+    while True:  # a replica that missed a report on a loaded machine counts again at its next
+        infos = [ModelPlayground(name=n, client=owner).get_deployment() for n in [*names, "iris-serve"]]
+        if infos[0].replicas == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     held = [info.replicas_ready for info in infos]
     replicas = infos[0].replicas
     assert replicas == 2 and len(infos) > 2 * replicas
@@ -369,9 +380,12 @@ def slow_model(onnx_bytes: bytes, seconds: float) -> bytes:
     session = ort.InferenceSession(probe, options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: np.zeros((1, 4))}
     session.run(None, feed)
-    start = time.perf_counter()
-    session.run(None, feed)
-    per_rep = (time.perf_counter() - start) / 20
+    timings = []
+    for _ in range(5):  # the fastest run: a busy moment must not make the model too short
+        start = time.perf_counter()
+        session.run(None, feed)
+        timings.append(time.perf_counter() - start)
+    per_rep = min(timings) / 20
     return build(max(int(seconds / per_rep), 20))
 
 
