@@ -186,21 +186,17 @@ class Editing:
             )
         # No training-data upload or deletion in between: it would land in the old id.
         leftovers = self.playgrounds.leftovers
-        with self.playgrounds.data_lock(pg_id):
-            new_id = self.evaldata.new_id()
-            leftovers.note_now(EVAL_DATA, [new_id])  # a crash until the row names it
-            try:
-                self.evaldata.save(
-                    labels=labels,
-                    is_public=is_public,
-                    features=features,
-                    example=example,
-                    eval_data_id=new_id,
-                )
-                self.evaldata.carry_training(old_id, new_id)  # the training data stays
-            except BaseException:
-                leftovers.settle(EVAL_DATA, [new_id])
-                raise
+        # Noted until the row names it; removed if this fails (the old id is whole, its training
+        # data included), or at a later start.
+        with self.playgrounds.data_lock(pg_id), leftovers.new_eval_data() as new_id:
+            self.evaldata.save(
+                labels=labels,
+                is_public=is_public,
+                features=features,
+                example=example,
+                eval_data_id=new_id,
+            )
+            self.evaldata.carry_training(old_id, new_id)  # the training data stays
             rescore = eval_labels is not None or eval_features is not None
             what = ", ".join(
                 part
@@ -211,25 +207,21 @@ class Editing:
                 )
                 if given
             )
-            try:
-                with self.registry.session() as s:
-                    pg = self.playgrounds.load(s, name, caller, Access.MANAGE)
-                    assert caller is not None
-                    if pg.eval_data_id != old_id:
-                        raise CompetitionClosed("the eval data changed meanwhile; try again")
-                    pg.eval_data_id = new_id
-                    leftovers.named(s, EVAL_DATA, [new_id])
-                    leftovers.note(s, EVAL_DATA, [old_id])  # a crash before its removal below
-                    pg.n_eval_rows = int(len(labels))
-                    pg.has_eval_features = features is not None
-                    _record(pg, caller, f"replaced the {what}")
-                    jobs = self.submissions.rescore(s, pg) if rescore else []
-                    pg.entrants_changed_at = utcnow()
-                    s.flush()
-                    info = self.playgrounds.info(s, pg, caller)
-            except BaseException:
-                leftovers.settle(EVAL_DATA, [new_id])  # the old id is whole, its training data included
-                raise
+            with self.registry.session() as s:
+                pg = self.playgrounds.load(s, name, caller, Access.MANAGE)
+                assert caller is not None
+                if pg.eval_data_id != old_id:
+                    raise CompetitionClosed("the eval data changed meanwhile; try again")
+                pg.eval_data_id = new_id
+                leftovers.named(s, EVAL_DATA, [new_id])
+                leftovers.note(s, EVAL_DATA, [old_id])  # a crash before its removal below
+                pg.n_eval_rows = int(len(labels))
+                pg.has_eval_features = features is not None
+                _record(pg, caller, f"replaced the {what}")
+                jobs = self.submissions.rescore(s, pg) if rescore else []
+                pg.entrants_changed_at = utcnow()
+                s.flush()
+                info = self.playgrounds.info(s, pg, caller)
             leftovers.settle(EVAL_DATA, [old_id])
         log.info(
             "%s: %s replaced by %s; %d submission(s) to score again", name, what, caller.username, len(jobs)

@@ -22,7 +22,8 @@ own blob; a note would add a commit to every submission).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import delete, select
@@ -50,10 +51,19 @@ class Leftovers:
         """Note ``keys`` in the transaction ``s`` (whose commit may leave them unnamed)."""
         s.add_all(PendingRemovalRow(kind=kind, key=key) for key in dict.fromkeys(keys))
 
-    def note_now(self, kind: str, keys: Iterable[str]) -> None:
-        """Note ``keys`` in a commit of their own, before they are written."""
+    @contextmanager
+    def new_eval_data(self) -> Iterator[str]:
+        """A new eval-data id, noted in a commit of its own before the block writes it; the
+        block's commit that names it must call :meth:`named`. If the block fails, the id is
+        removed at once; if the process dies, at a later start."""
+        eval_data_id = self.evaldata.new_id()
         with self.registry.session() as s:
-            self.note(s, kind, keys)
+            self.note(s, EVAL_DATA, [eval_data_id])
+        try:
+            yield eval_data_id
+        except BaseException:
+            self.settle(EVAL_DATA, [eval_data_id])
+            raise
 
     @staticmethod
     def named(s: Session, kind: str, keys: Iterable[str]) -> None:

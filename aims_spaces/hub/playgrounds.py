@@ -340,49 +340,45 @@ class Playgrounds:
                     raise PlaygroundExists(f"a playground named {name!r} already exists")
                 self._check_count(s, caller)
                 self.check_storage(s, caller, data_bytes)
-            eval_data_id = self.evaldata.new_id()
-            self.leftovers.note_now(EVAL_DATA, [eval_data_id])  # a crash until the row is in
             try:
-                self.evaldata.save(
-                    labels=labels,
-                    is_public=is_public,
-                    features=features,
-                    example=example,
-                    eval_data_id=eval_data_id,
-                )
-                with self.registry.session() as s:
-                    pg = PlaygroundRow(
-                        name=name,
-                        owner_id=caller.user_id,
-                        input_type=input_type.value,
-                        task_type=task.value,
-                        private=bool(spec.private),
-                        description=spec.description,
-                        eval_metric=metric.value,
-                        classes=classes,
-                        feature_schema=[c.model_dump(mode="json") for c in schema],
+                # Noted until the row names it; removed if this fails, or at a later start.
+                with self.leftovers.new_eval_data() as eval_data_id:
+                    self.evaldata.save(
+                        labels=labels,
+                        is_public=is_public,
+                        features=features,
+                        example=example,
                         eval_data_id=eval_data_id,
-                        n_eval_rows=n,
-                        has_eval_features=features is not None,
-                        public_fraction=public_fraction,
-                        competition_deadline=deadline,
-                        daily_submission_limit=limit,
-                        competition_start=start,
-                        final_selections=finals,
-                        team_size_limit=team_size,
-                        shown_metrics=shown,
-                        data_bytes=data_bytes,
                     )
-                    s.add(pg)
-                    s.flush()
-                    self.leftovers.named(s, EVAL_DATA, [eval_data_id])
-                    info = self.info(s, pg, caller)
+                    with self.registry.session() as s:
+                        pg = PlaygroundRow(
+                            name=name,
+                            owner_id=caller.user_id,
+                            input_type=input_type.value,
+                            task_type=task.value,
+                            private=bool(spec.private),
+                            description=spec.description,
+                            eval_metric=metric.value,
+                            classes=classes,
+                            feature_schema=[c.model_dump(mode="json") for c in schema],
+                            eval_data_id=eval_data_id,
+                            n_eval_rows=n,
+                            has_eval_features=features is not None,
+                            public_fraction=public_fraction,
+                            competition_deadline=deadline,
+                            daily_submission_limit=limit,
+                            competition_start=start,
+                            final_selections=finals,
+                            team_size_limit=team_size,
+                            shown_metrics=shown,
+                            data_bytes=data_bytes,
+                        )
+                        s.add(pg)
+                        s.flush()
+                        self.leftovers.named(s, EVAL_DATA, [eval_data_id])
+                        info = self.info(s, pg, caller)
             except IntegrityError:
-                self.leftovers.settle(EVAL_DATA, [eval_data_id])
                 raise PlaygroundExists(f"a playground named {name!r} already exists") from None
-            except BaseException:
-                self.leftovers.settle(EVAL_DATA, [eval_data_id])
-                raise
             log.info("playground %s created by %s (%d eval rows)", name, caller.username, n)
             for listener in self._create_listeners:
                 try:
