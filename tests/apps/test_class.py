@@ -47,10 +47,14 @@ def test_a_teacher_runs_a_class_competition_from_the_browser(browser: Browser, h
     create_from_the_front_page(teacher, iris, tmp_path)
     teacher.goto(f"{hub.url}/p/{NAME}/")
 
-    # The rules page, written in the browser.
+    # The rules page, written in the browser. Each page's source comes from the hub when it is
+    # picked: typing before it arrives would be overwritten by it.
+    text = teacher.get_by_label("text (Markdown)")
+    expect(text).to_have_value("Tell the iris species apart.")  # the overview's, on load
     teacher.get_by_label("page", exact=True).click()
     teacher.get_by_role("option", name="rules").click()
-    teacher.get_by_label("text (Markdown)").fill("Work alone or in teams of two. **No hand labelling.**")
+    expect(text).to_have_value("")  # the rules page's (none yet)
+    text.fill("Work alone or in teams of two. **No hand labelling.**")
     teacher.get_by_role("button", name="Save the page").click()
     expect(teacher.get_by_text("The rules page is saved.")).to_be_visible()
     teacher.reload()
