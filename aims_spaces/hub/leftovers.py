@@ -81,15 +81,19 @@ class Leftovers:
         keys = list(dict.fromkeys(keys))
         if not keys:
             return
-        with self.registry.session() as s:
-            unnamed = [key for key in keys if not self._in_use(s, kind, key)]
         failed = set()
-        for key in unnamed:
+        for key in keys:
             try:
-                if kind == EVAL_DATA:
-                    self.evaldata.delete(key)
-                elif self.store is not None:
-                    self.store.delete(key)
+                with self.registry.session() as s:
+                    if kind == EVAL_DATA:  # a fresh random id: no one else writes it
+                        if not self._in_use(s, kind, key):
+                            self.evaldata.delete(key)
+                    elif self.store is not None:
+                        # Checked and removed under the store's pins: a submit of the same bytes
+                        # in flight keeps the blob (and the note, until a later start).
+                        in_use = lambda s=s, key=key: artifact_in_use(s, key)  # noqa: E731
+                        if self.store.delete_unused(key, in_use) == "busy":
+                            failed.add(key)
             except Exception as e:  # noqa: BLE001 (any store's error: kept for the next start)
                 log.warning("could not remove %s %s (%s); the next start tries again", kind, key, e)
                 failed.add(key)

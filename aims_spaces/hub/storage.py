@@ -12,7 +12,10 @@ import contextlib
 import hashlib
 import logging
 import os
+import threading
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import fsspec
@@ -91,6 +94,9 @@ class ArtifactStore:
         self._local = isinstance(self.fs, LocalFileSystem)
         if self._local:  # half-written blobs wait here, where clean_tmp finds them
             self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+        # Blobs a put in flight holds until the row naming them is committed (see delete_unused).
+        self._pins: Counter[str] = Counter()
+        self._pins_lock = threading.Lock()
 
     def path(self, digest: str) -> str:
         _check_digest(digest)
@@ -99,14 +105,47 @@ class ArtifactStore:
     def exists(self, digest: str) -> bool:
         return bool(self.fs.exists(self.path(digest)))
 
-    def put(self, data: bytes) -> tuple[str, bool]:
-        """Store ``data``; return its digest and whether this call created the blob."""
+    def put(self, data: bytes, *, pin: bool = False) -> tuple[str, bool]:
+        """Store ``data``; return its digest and whether this call created the blob. With
+        ``pin``, the blob is held from before its existence is checked until :meth:`unpin`: no
+        :meth:`delete_unused` removes it meanwhile, while the row that will name it is not yet
+        committed (the same bytes may belong to a submission being deleted at that moment)."""
         digest = sha256_hex(data)
-        final = self.path(digest)
-        if self.fs.exists(final):
-            return digest, False
-        put_object(self.fs, final, data, tmp_dir=f"{self.root}/tmp" if self._local else None)
-        return digest, True
+        if pin:
+            with self._pins_lock:
+                self._pins[digest] += 1
+        try:
+            final = self.path(digest)
+            if self.fs.exists(final):
+                return digest, False
+            put_object(self.fs, final, data, tmp_dir=f"{self.root}/tmp" if self._local else None)
+            return digest, True
+        except BaseException:
+            if pin:
+                self.unpin([digest])
+            raise
+
+    def unpin(self, digests: list[str]) -> None:
+        """Release what :meth:`put` pinned (once per pinning put)."""
+        with self._pins_lock:
+            for digest in digests:
+                self._pins[digest] -= 1
+                if self._pins[digest] <= 0:
+                    del self._pins[digest]
+
+    def delete_unused(self, digest: str, in_use: Callable[[], bool]) -> str:
+        """Remove a blob no row names: ``"busy"`` (a put in flight holds it: kept), ``"named"``
+        (``in_use()`` found a row: kept) or ``"removed"``. The hold and ``in_use()`` are checked
+        under the lock pinning takes, so a put of the same bytes cannot land between the check and
+        the removal. The hub is the one process that writes submissions into its home (it holds
+        the home's lock), so a lock of this process is enough."""
+        with self._pins_lock:
+            if self._pins.get(digest):
+                return "busy"
+            if in_use():
+                return "named"
+            self.delete(digest)
+            return "removed"
 
     def get(self, digest: str) -> bytes:
         path = self.path(digest)

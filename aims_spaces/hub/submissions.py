@@ -177,6 +177,7 @@ class Submissions:
         )
 
         created: list[str] = []
+        pinned: list[str] = []  # held until the row naming them is in (or this fails)
         digests: dict[str, str | None] = {
             "model": None,
             "original": None,
@@ -191,7 +192,8 @@ class Submissions:
                 ("predictions", checked.predictions_parquet),
             ):
                 if data is not None:
-                    digest, new = self.store.put(data)
+                    digest, new = self.store.put(data, pin=True)
+                    pinned.append(digest)
                     digests[kind] = digest
                     if new:
                         created.append(digest)
@@ -241,8 +243,12 @@ class Submissions:
                 job = self._job(pg, sub, admin=caller.is_admin)
                 info = self.info(s, pg, sub, caller)
         except BaseException:
+            self.store.unpin(pinned)
+            pinned = []
             self._discard(created)
             raise
+        finally:
+            self.store.unpin(pinned)
         log.info("%s v%d submitted by %s", name, version, caller.username)
         self._enqueue(job)
         return info
@@ -317,12 +323,10 @@ class Submissions:
         return frame_to_parquet(pd.DataFrame({"prediction": column.reset_index(drop=True)}))
 
     def _discard(self, digests: list[str]) -> None:
-        if not digests:
-            return
-        with self.registry.session() as s:
-            for digest in digests:
-                if not artifact_in_use(s, digest):
-                    self.store.delete(digest)
+        """Remove the blobs a failed submit created, unless another row or submit holds them."""
+        for digest in digests:
+            with self.registry.session() as s:
+                self.store.delete_unused(digest, lambda s=s, d=digest: artifact_in_use(s, d))
 
     # --- evaluation ------------------------------------------------------------------------
 

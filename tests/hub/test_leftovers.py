@@ -4,14 +4,17 @@ row names — a deleted playground's labels included — and nothing it was not 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
+from aims_spaces.domain import SubmissionStatus
 from aims_spaces.hub.leftovers import SETTLE_AFTER, Leftovers
-from aims_spaces.hub.registry import PendingRemovalRow, PlaygroundRow, utcnow
+from aims_spaces.hub.registry import PendingRemovalRow, PlaygroundRow, SubmissionRow, utcnow
 
 
 class Crash(BaseException):
@@ -127,3 +130,39 @@ def test_a_flow_that_ends_leaves_no_note_and_a_failed_one_no_data(service, iris,
     assert notes(service) == 0 and eval_data_ids(service) == named(service)
     service.hub.playgrounds.delete(owner, "iris")
     assert notes(service) == 0 and eval_data_ids(service) == set()
+
+
+def test_a_file_a_submit_is_storing_survives_a_delete_of_the_same_bytes(service, iris, monkeypatch):
+    """Two submissions of the same predictions share one file. A delete of the first that runs
+    while the second is between storing its file and committing its row finds no row naming the
+    file; it must not remove it (the second would be left naming a missing file)."""
+    owner = service.user("owner")
+    for name in ("old", "new"):
+        service.playground(owner, name, iris)
+    service.submit_predictions(owner, "old", iris["y_test"])
+    (shared,) = artifacts(service)
+
+    store, stored, go_on = service.hub.store, threading.Event(), threading.Event()
+    real_put = store.put
+
+    def put_then_pause(data: bytes, **kwargs):
+        out = real_put(data, **kwargs)
+        stored.set()
+        assert go_on.wait(60)
+        return out
+
+    monkeypatch.setattr(store, "put", put_then_pause)
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(service.submit_predictions, owner, "new", iris["y_test"])
+        assert stored.wait(60)
+        service.hub.playgrounds.delete(owner, "old")  # its file is the second's too
+        assert artifacts(service) == {shared} and notes(service) == 1  # kept, and still noted
+        go_on.set()
+        second.result(timeout=60)
+    # Scored, which reads the file (the service's queue runs the evaluation inline).
+    assert service.hub.submissions.get(owner, "new", 1).status is SubmissionStatus.SCORED
+    with service.hub.registry.session() as s:
+        assert s.scalar(select(SubmissionRow.predictions_sha256)) == shared
+    age_notes(service)
+    service.hub.clean_up_after_crash()  # a later start: the note goes, the named file stays
+    assert notes(service) == 0 and artifacts(service) == {shared}
