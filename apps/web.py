@@ -80,12 +80,18 @@ class PlaygroundApps:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._access: dict[tuple[str, str | None], tuple[float, str | None]] = {}
         self._access_lock = threading.Lock()  # forget() runs on service threads
+        self._builds: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def start(self) -> None:
         """Build every playground's app in the background, so first visits find it ready."""
         self._loop = asyncio.get_running_loop()
         names = await asyncio.to_thread(self.hub.playgrounds.names)
-        self._loop.create_task(self._prebuild(names))
+        self._background(names)
+
+    def _background(self, names: list[str]) -> None:
+        task = asyncio.get_running_loop().create_task(self._prebuild(names))
+        self._builds.add(task)
+        task.add_done_callback(self._builds.discard)
 
     async def _prebuild(self, names: list[str]) -> None:
         for name in names:
@@ -93,6 +99,8 @@ class PlaygroundApps:
                 await self._app(name)
             except Exception:  # a page that fails to build is rebuilt (and reported) on visit
                 log.exception("could not build the app of %s", name)
+            else:
+                log.info("built the page of %s", name)
 
     def prebuild(self, name: str) -> None:
         """Schedule building a new playground's app (from any thread).
@@ -103,9 +111,7 @@ class PlaygroundApps:
         ("'Button' object has no attribute '_id'")."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(
-                lambda: loop.create_task(self._prebuild([name])), context=contextvars.Context()
-            )
+            loop.call_soon_threadsafe(self._background, [name], context=contextvars.Context())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -197,7 +203,8 @@ class PlaygroundApps:
                     hub_url=self.hub_url,
                     sessions=self.sessions,
                 )
-                media = any(c.dtype.media for c in self.hub.playgrounds.structure(name).feature_schema)
+                structure = await asyncio.to_thread(self.hub.playgrounds.structure, name)
+                media = any(c.dtype.media for c in structure.feature_schema)
                 self._apps[name] = await mount_gradio(
                     blocks,
                     self.settings,

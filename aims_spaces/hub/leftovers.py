@@ -84,16 +84,15 @@ class Leftovers:
         failed = set()
         for key in keys:
             try:
-                with self.registry.session() as s:
-                    if kind == EVAL_DATA:  # a fresh random id: no one else writes it
-                        if not self._in_use(s, kind, key):
-                            self.evaldata.delete(key)
-                    elif self.store is not None:
-                        # Checked and removed under the store's pins: a submit of the same bytes
-                        # in flight keeps the blob (and the note, until a later start).
-                        in_use = lambda s=s, key=key: artifact_in_use(s, key)  # noqa: E731
-                        if self.store.delete_unused(key, in_use) == "busy":
-                            failed.add(key)
+                if kind == EVAL_DATA:  # a fresh random id: no one else writes it
+                    if not self._in_use(kind, key):
+                        self.evaldata.delete(key)
+                elif self.store is not None:
+                    # Checked and removed under the store's pins: a submit of the same bytes in
+                    # flight keeps the blob (and the note, until a later start).
+                    in_use = lambda key=key: self._in_use(kind, key)  # noqa: E731
+                    if self.store.delete_unused(key, in_use) == "busy":
+                        failed.add(key)
             except Exception as e:  # noqa: BLE001 (any store's error: kept for the next start)
                 log.warning("could not remove %s %s (%s); the next start tries again", kind, key, e)
                 failed.add(key)
@@ -116,8 +115,10 @@ class Leftovers:
             log.info("settled %d object(s) an earlier run left unnamed in the stores", len(notes))
         return len(notes)
 
-    @staticmethod
-    def _in_use(s: Session, kind: str, key: str) -> bool:
-        if kind == EVAL_DATA:
-            return s.scalar(select(PlaygroundRow.id).where(PlaygroundRow.eval_data_id == key)) is not None
-        return artifact_in_use(s, key)
+    def _in_use(self, kind: str, key: str) -> bool:
+        """Whether a row names ``key``, in a short session of its own (no write lock is held while
+        a store removes anything)."""
+        with self.registry.session() as s:
+            if kind == EVAL_DATA:
+                return s.scalar(select(PlaygroundRow.id).where(PlaygroundRow.eval_data_id == key)) is not None
+            return artifact_in_use(s, key)

@@ -137,8 +137,9 @@ class ArtifactStore:
         """Remove a blob no row names: ``"busy"`` (a put in flight holds it: kept), ``"named"``
         (``in_use()`` found a row: kept) or ``"removed"``. The hold and ``in_use()`` are checked
         under the lock pinning takes, so a put of the same bytes cannot land between the check and
-        the removal. The hub is the one process that writes submissions into its home (it holds
-        the home's lock), so a lock of this process is enough."""
+        the removal. The lock is this process's: the hub's submits and removals all run in it.
+        A standalone single-playground app on the same home (``python -m apps.playground_app``)
+        submits from a process of its own, which this lock does not cover."""
         with self._pins_lock:
             if self._pins.get(digest):
                 return "busy"

@@ -2,9 +2,9 @@
 
 A submission is recorded ``queued`` in the same transaction that assigns its version, after its
 artifacts are safely in the store; anything that fails before the commit removes the artifacts
-it created, so a refused upload leaves nothing behind. Evaluations run through an
-:class:`EvaluationQueue` the hub's wiring provides (Ray in production); their results are
-written once, whatever retries happened on the way.
+it stored that no row names and no other submit holds, so a refused upload leaves nothing
+behind. Evaluations run through an :class:`EvaluationQueue` the hub's wiring provides (Ray in
+production); their results are written once, whatever retries happened on the way.
 """
 
 from __future__ import annotations
@@ -176,7 +176,6 @@ class Submissions:
             if data is not None
         )
 
-        created: list[str] = []
         pinned: list[str] = []  # held until the row naming them is in (or this fails)
         digests: dict[str, str | None] = {
             "model": None,
@@ -192,11 +191,9 @@ class Submissions:
                 ("predictions", checked.predictions_parquet),
             ):
                 if data is not None:
-                    digest, new = self.store.put(data, pin=True)
+                    digest, _ = self.store.put(data, pin=True)
                     pinned.append(digest)
                     digests[kind] = digest
-                    if new:
-                        created.append(digest)
             with self.registry.session() as s:
                 pg = self.playgrounds.load(s, name, caller, Access.SUBMIT)
                 # The version comes from an UPDATE on the playground row: it locks the row, so
@@ -243,9 +240,11 @@ class Submissions:
                 job = self._job(pg, sub, admin=caller.is_admin)
                 info = self.info(s, pg, sub, caller)
         except BaseException:
-            self.store.unpin(pinned)
-            pinned = []
-            self._discard(created)
+            # Every file this submit stored, not only those it created: one it found stored may
+            # have been left by a submit that failed while this one held it.
+            stored_here, pinned = pinned, []
+            self.store.unpin(stored_here)
+            self._discard(stored_here)
             raise
         finally:
             self.store.unpin(pinned)
@@ -323,10 +322,13 @@ class Submissions:
         return frame_to_parquet(pd.DataFrame({"prediction": column.reset_index(drop=True)}))
 
     def _discard(self, digests: list[str]) -> None:
-        """Remove the blobs a failed submit created, unless another row or submit holds them."""
-        for digest in digests:
-            with self.registry.session() as s:
-                self.store.delete_unused(digest, lambda s=s, d=digest: artifact_in_use(s, d))
+        """Remove the blobs of a failed submit that no row names and no other submit holds."""
+        for digest in dict.fromkeys(digests):
+            self.store.delete_unused(digest, lambda d=digest: self._artifact_in_use(d))
+
+    def _artifact_in_use(self, digest: str) -> bool:
+        with self.registry.session() as s:  # a short session: no write lock while a file goes
+            return artifact_in_use(s, digest)
 
     # --- evaluation ------------------------------------------------------------------------
 

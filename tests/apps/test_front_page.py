@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 from datetime import UTC, datetime
 
@@ -305,11 +306,15 @@ def test_a_teacher_creates_a_competition_from_csv_files_and_finds_it_under_my_pl
     expect(page.get_by_role("link", name="front-alpha", exact=True)).to_be_visible()
 
     # The creation scheduled the new page's build from inside the form's Gradio event; the build
-    # must not inherit that event's context (Gradio then skips initialising every component). The
-    # first visit waits for a build under way, so by then the log says whether it failed.
+    # must not inherit that event's context (Gradio then skips initialising every component) and
+    # is done before anyone visits.
+    deadline = time.monotonic() + 60
+    while "built the page of front-iris-cup" not in (log := hub.log_path.read_text(errors="replace")):
+        assert "could not build the app of front-iris-cup" not in log
+        assert time.monotonic() < deadline, "the new page was not built in the background"
+        time.sleep(0.2)
     page.goto(f"{hub.url}/p/front-iris-cup/")
     expect(page.get_by_role("tab", name="Data")).to_be_visible()
-    assert "could not build the app of front-iris-cup" not in hub.log_path.read_text(errors="replace")
 
 
 @pytest.mark.hub

@@ -57,3 +57,8 @@ def test_one_account_cannot_take_every_evaluator(users, iris, hub):
     limit = timedelta(seconds=float(hub.extra_env["AIMS_EVALUATION_TIMEOUT_S"]))
     first_end = min(pg.get_submission(r.version).info.created_at for r in runaways) + limit
     assert sub.info.scored_at is not None and sub.info.scored_at < first_end, (sub.info.scored_at, first_end)
+    # And the runaways did hold evaluators meanwhile: the first two end by the time limit, not
+    # by failing at once (which would have left every evaluator free).
+    for runaway in runaways[:2]:
+        with pytest.raises(EvaluationFailed, match="timed out after"):
+            runaway.wait(timeout=limit.total_seconds() * 4 + 60)
