@@ -40,6 +40,7 @@ from aims_spaces.domain import (
     Board,
     Column,
     ColumnType,
+    Metric,
     PlaygroundInfo,
     SubmissionMeta,
     SubmissionStatus,
@@ -89,6 +90,8 @@ class PlaygroundUI:
         self.sessions = sessions
         self.serve_url = serve_url
         self.hub_url = hub_url
+        # The metric columns the page's pickers were built with (see page()).
+        self.built_metrics: list[Metric] | None = None
 
     def caller(self, request: gr.Request | None) -> Caller | None:
         return self.sessions.of(request)
@@ -115,7 +118,30 @@ class PlaygroundUI:
             caller.is_admin or caller.username == info.owner or caller.username in info.co_owners
         )
         show = gr.update(visible=owner)
-        return f"[← all playgrounds](/) · {who}", show, show, show, _members(info), self.runtime()
+        picker = self._picker(info)
+        return (
+            f"[← all playgrounds](/) · {who}",
+            show,
+            show,
+            show,
+            _members(info),
+            self.runtime(),
+            picker,
+            picker,
+        )
+
+    def _picker(self, info: PlaygroundInfo) -> Any:
+        """The owner may have changed the board's metric columns since the page was built: the
+        pickers follow (left alone otherwise, so opening the page re-sorts no board)."""
+        if self.built_metrics is None or list(info.shown_metrics) == self.built_metrics:
+            return gr.update()
+        choices, picked = tables.metric_choices(info.shown_metrics)
+        return gr.update(choices=choices, value=picked)
+
+    def picker(self, request: gr.Request) -> Any:
+        """The Competition tab's picker, when the tab is opened (a tab not yet shown misses the
+        page's load-time update)."""
+        return self._picker(_guard(lambda: self.info(self.caller(request))))
 
     def add_member(self, username: str, role: str, request: gr.Request) -> str:
         caller = self.need_login(request)
@@ -1010,6 +1036,7 @@ def build_playground_app(
                     edit_status = gr.Markdown()
             with gr.Tab("Experiments"):
                 metric_choices, metric_picked = tables.metric_choices(info.shown_metrics)
+                ui.built_metrics = list(info.shown_metrics)
                 with gr.Row():
                     details = gr.Checkbox(
                         label="Show model details (hyperparameters, ONNX facts)", value=False
@@ -1143,7 +1170,10 @@ def build_playground_app(
 
         demo.load(
             ui.page,
-            outputs=[header, owner_members, owner_close, owner_deploy, members, runtime],
+            outputs=[
+                *(header, owner_members, owner_close, owner_deploy, members, runtime),
+                *(columns, comp_columns),  # the metric pickers, when the owner changed the columns
+            ],
             api_visibility="private",
         )
         demo.load(
@@ -1180,6 +1210,7 @@ def build_playground_app(
             outputs=[comp_board, comp_count, comp_notes],
             api_visibility="private",
         ).success(ui.overview, outputs=overview, api_visibility="private")
+        competition_tab.select(ui.picker, outputs=comp_columns, api_visibility="private")
         competition_tab.select(ui.team_panel, outputs=[team_status, final_entries], api_visibility="private")
         # The button holds the file before it is clicked (a DownloadButton downloads its value).
         competition_tab.select(ui.standings, outputs=standings_btn, api_visibility="private")

@@ -121,3 +121,27 @@ def test_the_boards_read_like_a_table_of_people_models_and_scores(page: Page, hu
     marked, *scores = accuracy.locator("td").all_inner_texts()
     assert marked == "≠" and len(scores) == 2 and all(SCORE.match(t) for t in scores), scores
     screenshot(page, "playground-compare-marked")
+
+
+def test_the_column_pickers_follow_the_owners_metric_columns_without_a_restart(page: Page, hub, users, iris):
+    pg = ModelPlayground(
+        input_type="tabular", task_type="classification", name="web-picker", client=users("pia")
+    )
+    pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
+    pg.submit_model(prediction_submission=iris["y_test"], submission_type="all").wait()
+    login(page, hub, "pia", users.passwords["pia"], "/p/web-picker/")  # the page is built by now
+    page.get_by_role("tab", name="Experiments").click()
+    panel = page.get_by_role("tabpanel")
+    expect(panel.get_by_role("checkbox", name="Precision (macro)")).to_be_visible()
+
+    pg.update(shown_metrics=["log_loss", "balanced_accuracy"])  # the same page, not rebuilt
+    page.reload()
+    page.get_by_role("tab", name="Experiments").click()
+    for name in ("Log loss", "Balanced accuracy"):
+        expect(panel.get_by_role("checkbox", name=name)).to_be_checked()
+    expect(panel.get_by_role("checkbox", name="Precision (macro)")).to_have_count(0)
+    grid = page.get_by_role("grid", name=re.compile("Experiment leaderboard"))
+    expect(grid.get_by_role("columnheader", name="Balanced accuracy")).to_be_visible()
+    page.get_by_role("tab", name="Competition").click()
+    expect(panel.get_by_role("checkbox", name="Log loss")).to_be_checked()
+    expect(panel.get_by_role("checkbox", name="Precision (macro)")).to_have_count(0)
