@@ -125,11 +125,11 @@ def test_the_boards_read_like_a_table_of_people_models_and_scores(page: Page, hu
 
 def test_the_column_pickers_follow_the_owners_metric_columns_without_a_restart(page: Page, hub, users, iris):
     pg = ModelPlayground(
-        input_type="tabular", task_type="classification", name="web-picker", client=users("pia")
+        input_type="tabular", task_type="classification", name="web-picker", client=users("piet")
     )
     pg.create(eval_data=iris["y_test"], eval_features=iris["X_test"])
     pg.submit_model(prediction_submission=iris["y_test"], submission_type="all").wait()
-    login(page, hub, "pia", users.passwords["pia"], "/p/web-picker/")  # the page is built by now
+    login(page, hub, "piet", users.passwords["piet"], "/p/web-picker/")  # the page is built by now
     page.get_by_role("tab", name="Experiments").click()
     panel = page.get_by_role("tabpanel")
     expect(panel.get_by_role("checkbox", name="Precision (macro)")).to_be_visible()
